@@ -1,0 +1,220 @@
+"""ZeroClaw's on-disk rules as pure functions: key sanitizing, line parsing, encoding, clocks.
+
+Nothing here touches a file. Each rule mirrors ZeroClaw's Rust code (serde_json, chrono), which
+differs from Python's defaults in places: those places are commented.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage._alnum_table import RANGES
+from storage.models import ChatMessage
+
+_RANGE_STARTS = [a for a, _ in RANGES]
+
+# Rust's char::is_whitespace (the Unicode White_Space property). Python's str.strip() also strips
+# U+001C..U+001F, which Rust's str::trim keeps.
+RUST_WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+# serde_json refuses to nest deeper than this many arrays/objects.
+SERDE_MAX_DEPTH = 127
+
+
+def rust_is_alphanumeric(ch: str) -> bool:
+    """Rust's ``char::is_alphanumeric`` (Alphabetic or Numeric), which ``str.isalnum`` is not."""
+    cp = ord(ch)
+    if cp < 128:
+        return ch.isalnum()
+    i = bisect.bisect_right(_RANGE_STARTS, cp) - 1
+    return i >= 0 and RANGES[i][0] <= cp <= RANGES[i][1]
+
+
+def sanitize_key(key: str) -> str:
+    """ZeroClaw's file stem for a session key: non-alphanumerics other than ``_``/``-`` become ``_``."""
+    return "".join(c if c in "_-" or rust_is_alphanumeric(c) else "_" for c in key)
+
+
+def rust_trim(text: str) -> str:
+    return text.strip(RUST_WHITESPACE)
+
+
+def encode_message(message: ChatMessage) -> bytes:
+    """One JSONL line (without the newline), byte-identical to ZeroClaw's serde_json output."""
+    obj = {"role": message.role, "content": message.content}
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def now_rfc3339(ns: int | None = None) -> str:
+    """chrono's ``Utc::now().to_rfc3339()``: 0, 3, 6 or 9 fraction digits, always ``+00:00``."""
+    ns = time.time_ns() if ns is None else ns
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if frac == 0:
+        digits = ""
+    elif frac % 1_000_000 == 0:
+        digits = f".{frac // 1_000_000:03d}"
+    elif frac % 1_000 == 0:
+        digits = f".{frac // 1_000:06d}"
+    else:
+        digits = f".{frac:09d}"
+    return f"{base}{digits}+00:00"
+
+
+# --- reading a JSONL line as ZeroClaw does ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    """Why ZeroClaw skips a line. ``recovered`` holds messages found in glued objects."""
+
+    reason: str
+    recovered: tuple[ChatMessage, ...] = field(default=())
+
+
+class _Invalid(Exception):
+    pass
+
+
+_CANONICAL = re.compile(
+    r'\{"role":"((?:[^"\\\x00-\x1f]|\\["\\/bfnrt])*)",'
+    r'"content":"((?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u(?![dD][89abAB])(?![dD][c-fC-F])[0-9a-fA-F]{4})*)"\}'
+)
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Invalid("not JSON")  # serde_json has no NaN or Infinity
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out and k in ("role", "content"):
+            raise _Invalid(f"duplicate field {k!r}")
+        out[k] = v
+    return out
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_pairs,
+    parse_constant=_reject_constant,
+    parse_int=lambda s: 0,  # ignored fields: avoid Python's limit on huge integer strings
+    parse_float=lambda s: 0.0,
+)
+
+
+def _has_surrogate(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _too_deep(text: str) -> bool:
+    depth = 0
+    for ch in _STRING.sub("", text):
+        if ch in "[{":
+            depth += 1
+            if depth > SERDE_MAX_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def _to_message(value: Any) -> ChatMessage:
+    if isinstance(value, list):
+        # serde's derived Deserialize also accepts a struct as a sequence of its fields.
+        if len(value) != 2:
+            raise _Invalid(f"array of {len(value)} elements")
+        role, content = value
+        extra: dict[str, Any] = {}
+    elif isinstance(value, dict):
+        for name in ("role", "content"):
+            if name not in value:
+                raise _Invalid(f"missing field {name!r}")
+        role, content = value["role"], value["content"]
+        extra = {k: v for k, v in value.items() if k not in ("role", "content")}
+    else:
+        raise _Invalid("not a JSON object")
+    for name, v in (("role", role), ("content", content)):
+        if not isinstance(v, str):
+            raise _Invalid(f"field {name!r} is not a string")
+        if _has_surrogate(v):
+            raise _Invalid(f"field {name!r} has a lone surrogate")
+    return ChatMessage(role=role, content=content, **extra)
+
+
+def _decode_one(text: str, pos: int) -> tuple[Any, int]:
+    try:
+        return _DECODER.raw_decode(text, pos)
+    except RecursionError:
+        raise _Invalid("nested too deep") from None
+    except ValueError as err:
+        raise _Invalid("not JSON") from err
+
+
+def _recover_glued(text: str) -> tuple[ChatMessage, ...] | None:
+    """Split ``{...}{...}`` into messages; None when the text is not a run of glued objects."""
+    found: list[ChatMessage] = []
+    pos = 0
+    while pos < len(text):
+        try:
+            value, end = _decode_one(text, pos)
+            found.append(_to_message(value))
+        except _Invalid:
+            return None
+        pos = end
+        while pos < len(text) and text[pos] in " \t":
+            pos += 1
+    return tuple(found) if len(found) > 1 else None
+
+
+def parse_line(raw: bytes) -> ChatMessage | LineProblem:
+    """Parse one line (without its ``\\n``) exactly as ZeroClaw's reader does."""
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return LineProblem("not UTF-8")
+    text = rust_trim(text)
+    if not text:
+        return LineProblem("blank")
+    m = _CANONICAL.fullmatch(text)
+    if m is not None and "\\" not in text:
+        return ChatMessage(role=m.group(1), content=m.group(2))
+    return _parse_slow(text)
+
+
+def _parse_slow(text: str) -> ChatMessage | LineProblem:
+    if _too_deep(text):
+        return LineProblem("nested too deep")
+    try:
+        value, end = _decode_one(text, 0)
+        message = _to_message(value)
+    except _Invalid as err:
+        return LineProblem(str(err))
+    if text[end:].strip(" \t\n\r"):
+        recovered = _recover_glued(text)
+        if recovered is not None:
+            return LineProblem(f"glued objects ({len(recovered)} messages)", recovered)
+        return LineProblem("trailing characters after the object")
+    return message
+
+
+def preview(raw: bytes, limit: int = 80) -> str:
+    """A short, printable preview of a raw line (control characters shown as escapes)."""
+    text = raw[: limit * 4].decode("utf-8", errors="replace")
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
