@@ -15,8 +15,8 @@ from typing import Protocol, runtime_checkable
 
 from storage.models import (
     BackendName,
-    ChatMessage,
     Changes,
+    ChatMessage,
     EditReport,
     SearchHit,
     SessionMetadata,

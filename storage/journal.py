@@ -94,7 +94,9 @@ class Journal:
         try:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as err:
-            raise StorageError(f"cannot create the undo journal at {self.root}: {err.strerror}") from err
+            raise StorageError(
+                f"cannot create the undo journal at {self.root}: {err.strerror}"
+            ) from err
         now = datetime.now(UTC)
         entry = JournalEntry(
             id=f"{now:%Y%m%dT%H%M%S%f}-{secrets.token_hex(3)}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,7 +60,7 @@ class SkippedLine(BaseModel):
     recovered: tuple[ChatMessage, ...] = ()
 
 
-class SessionState(str, Enum):
+class SessionState(StrEnum):
     idle = "idle"
     running = "running"
     error = "error"

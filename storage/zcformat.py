@@ -11,6 +11,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from storage._alnum_table import RANGES
@@ -39,7 +40,7 @@ def rust_is_alphanumeric(ch: str) -> bool:
 
 
 def sanitize_key(key: str) -> str:
-    """ZeroClaw's file stem for a session key: non-alphanumerics other than ``_``/``-`` become ``_``."""
+    """ZeroClaw's file stem for a key: all but alphanumerics, ``_`` and ``-`` become ``_``."""
     return "".join(c if c in "_-" or rust_is_alphanumeric(c) else "_" for c in key)
 
 
@@ -218,3 +219,32 @@ def preview(raw: bytes, limit: int = 80) -> str:
     text = raw[: limit * 4].decode("utf-8", errors="replace")
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})"
+)
+
+
+def parse_rfc3339(text: str) -> datetime | None:
+    """Parse chrono's RFC 3339 (up to 9 fraction digits, which ``fromisoformat`` may reject)."""
+    m = _RFC3339.fullmatch(text.strip())
+    if m is None:
+        return None
+    year, month, day, hour, minute, sec = (int(g) for g in m.groups()[:6])
+    micros = int((m.group(7) or "0").ljust(9, "0")[:6])
+    zone = m.group(8)
+    offset = (
+        timedelta(0)
+        if zone in ("Z", "z")
+        else (1 if zone[0] == "+" else -1) * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
+    )
+    try:
+        return datetime(year, month, day, hour, minute, sec, micros, tzinfo=timezone(offset))
+    except ValueError:
+        return None
+
+
+def rfc3339_from_timestamp(seconds: float) -> str:
+    """A file time in chrono's format, as ZeroClaw reports JSONL mtimes."""
+    return now_rfc3339(int(seconds * 1_000_000_000))
