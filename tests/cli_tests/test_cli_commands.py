@@ -88,8 +88,10 @@ def test_rollback_turn_then_undo_jsonl(jsonl_ws: Path) -> None:
     path = jsonl_ws / "sessions" / "gw_a1b2c3.jsonl"
     before = path.read_bytes()
     report = ok_json("--workspace", str(jsonl_ws), "rollback", "gw_a1b2c3", "--yes", "--json")
-    # the last turn: the last user message (index 28) and the answer after it
-    assert [(m["index"], m["role"]) for m in report["removed"]] == [(28, "user"), (29, "assistant")]
+    # the last turn: the last user message (index 29) and the answer after it; the torn line
+    # behind them goes too, and is reported
+    assert [(m["index"], m["role"]) for m in report["removed"]] == [(29, "user"), (30, "assistant")]
+    assert [s["reason"] for s in report["removed_lines"]] == ["torn last line"]
     after = path.read_bytes()
     assert before.startswith(after) and len(after) < len(before)
     ok_json("--workspace", str(jsonl_ws), "undo", "gw_a1b2c3", "--json")

@@ -1,0 +1,134 @@
+"""Browser test fixtures: writable fixture copies, opened workspaces, a fixed clock, and waiting.
+
+The root conftest already points ``XDG_STATE_HOME`` at a temp dir; here ``HOME`` and the current
+folder move to temp dirs as well, so neither the undo journal nor an export can reach the real
+home.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import html
+import os
+import re
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from storage.journal import Journal
+from storage.workspace import Workspace, open_workspace
+from tui.app import ZcSessionsApp
+
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+if not FIXTURES.is_dir():
+    FIXTURES = Path("/work/shared/fixtures")
+
+# Just after the sqlite fixture's writes (2026-11-23T17:18Z): stable relative times.
+FIXED_NOW = datetime(2026, 11, 23, 17, 30, 0, tzinfo=UTC)
+SIZE = (120, 40)
+
+
+def fixed_clock() -> datetime:
+    return FIXED_NOW
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME, XDG_STATE_HOME and the working folder all point into temp dirs."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".state"))
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    return home
+
+
+def copy_fixture(name: str, dest: Path) -> Path:
+    """A writable copy of fixture ``name`` (the originals are read-only); returns its root."""
+    target = dest / name
+    shutil.copytree(FIXTURES / name, target)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    return target
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def open_ws(tmp_path: Path) -> Iterator[Callable[..., Workspace]]:
+    """``open_ws("jsonl-workspace", read_only=False)``: a copy of the fixture, opened."""
+    opened: list[Workspace] = []
+
+    def make(name: str, *, read_only: bool = False, backend: Any = "auto") -> Workspace:
+        root = copy_fixture(name, tmp_path)
+        ws = open_workspace(root, backend=backend, read_only=read_only, journal=Journal())
+        opened.append(ws)
+        return ws
+
+    yield make
+    for ws in opened:
+        ws.close()
+
+
+def make_app(ws: Workspace, **kwargs: Any) -> ZcSessionsApp:
+    kwargs.setdefault("clock", fixed_clock)
+    kwargs.setdefault("live", False)
+    return ZcSessionsApp(ws, **kwargs)
+
+
+async def wait_for(
+    pilot: Pilot[Any], predicate: Callable[[], object], timeout: float = 5.0, what: str = ""
+) -> None:
+    """Let the app run until ``predicate()`` is true; fail with ``what`` after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await pilot.pause(0.02)
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Wait until no worker of the app is running."""
+    app = pilot.app
+    await wait_for(
+        pilot,
+        lambda: not [w for w in app.workers if w.is_running and w.group != "feed"],
+        what="workers to finish",
+    )
+    await pilot.pause()
+
+
+def zeroclaw_append(path: Path, line: bytes) -> None:
+    """ZeroClaw's JSONL append: O_APPEND|O_CREAT, write the JSON, write the newline, close."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.write(fd, b"\n")
+    finally:
+        os.close(fd)
+
+
+_SVG_TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>')
+
+
+def screen_text(app: Any) -> str:
+    """What the screen shows, as plain text (from the app's own SVG screenshot)."""
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for m in _SVG_TEXT.finditer(app.export_screenshot()):
+        x, y = float(m.group(1)), float(m.group(2))
+        rows.setdefault(y, []).append((x, html.unescape(m.group(3)).replace("\xa0", " ")))
+    return "\n".join("".join(t for _, t in sorted(rows[y])) for y in sorted(rows))
