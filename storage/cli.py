@@ -208,12 +208,13 @@ def cmd_list(ws: Workspace, args: argparse.Namespace) -> int:
     if not rows:
         print(f"no sessions in {ws.label}")
         return 0
+    print(f"{'KEY':<34} {'NAME':<18} {'STORE':<6} {'MSGS':>7} {'ACTIVE':>9}  STATE")
     for r in rows:
-        badges = "stuck" if r["stuck"] else (r["state"] or "")
-        title = one_line(r["name"] or r["key"], 48)
+        state = "stuck" if r["stuck"] else (r["state"] or "-")
         count = "?" if r["message_count"] is None else str(r["message_count"])
+        key, name = one_line(r["key"], 34), one_line(r["name"] or "-", 18)
         when = relative_time(r["last_activity"])
-        print(f"{title:<48} {r['backend']:<6} {count:>7} msgs  {when:>9}  {badges}".rstrip())
+        print(f"{key:<34} {name:<18} {r['backend']:<6} {count:>7} {when:>9}  {state}")
     return 0
 
 

@@ -133,6 +133,21 @@ class Journal:
     def blob(self, entry: JournalEntry) -> bytes:
         return self.blob_path(entry.id).read_bytes()
 
+    def append_blob(self, entry: JournalEntry, data: bytes, *, sync: bool = True) -> None:
+        """Add bytes to an entry's blob: an edit found more to remove than it journalled.
+
+        ``sync=False`` keeps the edit's final check close to its syscall: the bytes then survive
+        a crash of this process but not of the OS, until a later call with ``sync=True``.
+        """
+        try:
+            with self.blob_path(entry.id).open("ab") as f:
+                f.write(data)
+                f.flush()
+                if sync:
+                    os.fsync(f.fileno())
+        except OSError as err:
+            raise StorageError(f"cannot write the undo journal: {err.strerror}") from err
+
     def get(self, entry_id: str) -> JournalEntry:
         try:
             return JournalEntry.model_validate_json(self._path(entry_id).read_bytes())

@@ -14,6 +14,8 @@ file meanwhile.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import functools
 import hashlib
 import itertools
@@ -21,6 +23,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import sqlite3
 import stat
 import threading
@@ -152,6 +155,38 @@ def _unchanged(fd: int, path: Path, st: os.stat_result) -> bool:
         return False
     cur = os.fstat(fd)
     return cur.st_size == st.st_size and cur.st_mtime_ns == st.st_mtime_ns
+
+
+@contextmanager
+def _appends_held_off(fd: int) -> Iterator[bool]:
+    """Hold a Linux write lease on ``fd``: while it lasts, anyone's open() of the file waits.
+
+    ZeroClaw appends with open, write, write, close, so under the lease a final check and the
+    edit right after it cannot race with an append: without it, an append landing between the
+    two is cut off with the rest. A lease is only granted while nobody else has the file open,
+    so a busy daemon is waited for a little. Yields False where no lease can be had (no
+    F_SETLEASE, someone else's file, a filesystem without leases, a file held open): the check
+    then races for the microseconds before the edit, as it must without a lock.
+    """
+    held = False
+    for _ in range(50 if hasattr(fcntl, "F_SETLEASE") else 0):
+        try:
+            # The lease-break notice is SIGIO by default, whose default action kills us.
+            fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        except OSError as err:
+            if err.errno != errno.EAGAIN:
+                break
+            time.sleep(0.001)
+            continue
+        held = True
+        break
+    try:
+        yield held
+    finally:
+        if held:
+            with suppress(OSError):
+                fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
 
 
 def _stem_of(name: str) -> str | None:
@@ -845,8 +880,13 @@ class JsonlBackend:
         expected: int | None = None,
         then: bytes | None = None,
     ) -> EditReport:
-        """Journal the bytes from the cut on, re-check the file, ftruncate; retry on change."""
+        """Journal the bytes from the cut on, re-check the file, ftruncate; retry on change.
+
+        What the daemon appends meanwhile is removed too (and journalled), unless the caller's
+        count (``expected``) or the meaning of "last" (``then``, remove_last) depends on it.
+        """
         flags = os.O_RDONLY if dry_run else os.O_RDWR | os.O_APPEND
+        strict = expected is not None or action in ("remove_last", "update_last")
         for attempt in range(RETRIES + 1):
             with _open(path, stem, flags) as (fd, st), self._index(stem, fd, st) as idx:
                 cut = cut_at(idx, fd, st)
@@ -862,14 +902,20 @@ class JsonlBackend:
                 if dry_run:
                     return report
                 entry = self._journal_cut(action, stem, fd, st, cut, blob, report, then)
-                if not _unchanged(fd, path, st):
+                with _appends_held_off(fd):
+                    grown = _truncate(fd, path, st, cut, blob, self.journal, entry, not strict)
+                    if grown is not None and then is not None:
+                        _write_all(fd, then)
+                if grown is None:
                     self.journal.discard(entry)
                     continue
-                os.ftruncate(fd, cut)
-                if then is not None:
-                    _write_all(fd, then)
+                if grown:
+                    report = self._removal(action, stem, idx, cut, blob + grown, attempt, False)
+                    self.journal.append_blob(entry, b"", sync=True)
                 idx.cut(idx.line_at(cut), fd)
-                entry = self.journal.set_status(entry, "done")
+                entry = self.journal.set_status(
+                    entry, "done", grown=len(grown), sha256=_sha256(blob + grown)
+                )
                 return report.model_copy(update={"journal_id": entry.id})
         raise SessionChangedError(
             f"session {stem!r} kept changing while {action} ran; nothing was removed"
@@ -972,9 +1018,10 @@ class JsonlBackend:
 
         Returns how many bytes the daemon appended to the old file meanwhile (carried over).
         """
-        if not _only_grown(fd, path, st):
-            raise _Changed
-        os.replace(tmp, path)
+        with _appends_held_off(fd):
+            if not _only_grown(fd, path, st):
+                raise _Changed
+            os.replace(tmp, path)
         fsync_dir(path.parent)
         return _carry_over(fd, st.st_size, path)
 
@@ -1081,12 +1128,15 @@ class JsonlBackend:
         """Journal the whole file (bytes and mode), then unlink it and drop its name."""
         self._check_writable("delete")
         stem, path = self._path(key)
-        report = self._delete(stem, path, None)
+        report = self._delete(stem, path, None, polls=3)
         if report is None:  # only a staleness limit can skip the delete
             raise SessionChangedError(f"session {stem!r} changed; it was not deleted")
         return report
 
-    def _delete(self, stem: str, path: Path, stale_before_ns: int | None) -> EditReport | None:
+    def _delete(
+        self, stem: str, path: Path, stale_before_ns: int | None, polls: int
+    ) -> EditReport | None:
+        """Journal, unlink, then carry over what an open blocked by the lease wrote after it."""
         for attempt in range(RETRIES + 1):
             with _open(path, stem) as (fd, st), self._index(stem, fd, st) as idx:
                 if stale_before_ns is not None and st.st_mtime_ns >= stale_before_ns:
@@ -1107,12 +1157,15 @@ class JsonlBackend:
                     payload=payload,
                     blob=blob,
                 )
-                if not _unchanged(fd, path, st):
+                with _appends_held_off(fd):
+                    gone = _unchanged(fd, path, st)
+                    if gone:
+                        os.unlink(path)
+                if not gone:
                     self.journal.discard(entry)
                     continue
-                os.unlink(path)
                 fsync_dir(path.parent)
-                carried = _carry_over(fd, st.st_size, path, polls=1)
+                carried = _carry_over(fd, st.st_size, path, polls)
             self._forget(stem)
             self._rename(stem, None)
             entry = self.journal.set_status(entry, "done", carried=carried)
@@ -1132,7 +1185,8 @@ class JsonlBackend:
             if st.st_mtime_ns >= limit or path is None:
                 continue
             with suppress(SessionNotFound):
-                if self._delete(stem, path, limit) is not None:
+                # Stale files have no writer: one look for late bytes is enough.
+                if self._delete(stem, path, limit, polls=1) is not None:
                     deleted.append(stem)
         return deleted
 
@@ -1194,8 +1248,8 @@ class JsonlBackend:
                 return True
             if entry.action in ("compact", "delete_session"):
                 return False
-            blob = self.journal.blob(entry)
-            return _sha256(read_at(fd, p["offset"], len(blob))) != str(p["sha256"])
+            blob = self.journal.blob(entry)  # may hold more than payload["sha256"] covers
+            return read_at(fd, p["offset"], len(blob)) != blob
         finally:
             os.close(fd)
 
@@ -1214,13 +1268,14 @@ class JsonlBackend:
                     f"the last message of {entry.key!r} was changed again since; undo refused"
                 )
             if st.st_size == offset + added:
-                if added and not _unchanged(fd, path, st):
-                    raise SessionChangedError(
-                        f"session {entry.key!r} changed during the undo; try again"
-                    )
-                if added:
-                    os.ftruncate(fd, offset)
-                _write_all(fd, blob)
+                with _appends_held_off(fd):
+                    if added and not _unchanged(fd, path, st):
+                        raise SessionChangedError(
+                            f"session {entry.key!r} changed during the undo; try again"
+                        )
+                    if added:
+                        os.ftruncate(fd, offset)
+                    _write_all(fd, blob)
                 return []
             grown = st.st_size - offset - added
             self._rewrite(
@@ -1413,6 +1468,41 @@ def _reinsert(pieces: Sequence[Sequence[int]], blob: bytes, size: int) -> list[P
     if pos < size:
         out.append((pos, size))
     return out
+
+
+def _truncate(
+    fd: int,
+    path: Path,
+    st: os.stat_result,
+    cut: int,
+    blob: bytes,
+    journal: Journal,
+    entry: JournalEntry,
+    allow_growth: bool,
+) -> bytes | None:
+    """ftruncate at ``cut`` right after the final check of the file.
+
+    Returns the bytes appended since the read, which went too (journalled first, unsynced: a
+    journal fsync takes milliseconds, and a busy daemon appends within them), or None when the
+    file changed otherwise, or grew where that is not allowed.
+    """
+    size, grown = st.st_size, b""
+    for _ in range(100):
+        now = os.stat(path)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            return None
+        cur = os.fstat(fd)
+        if cur.st_size == size and (grown or cur.st_mtime_ns == st.st_mtime_ns):
+            os.ftruncate(fd, cut)
+            return grown
+        if not allow_growth or cur.st_size < size:
+            return None
+        if not grown and read_at(fd, cut, len(blob)) != blob:
+            return None  # rewritten in place, not appended to
+        more = read_at(fd, size, cur.st_size - size)
+        journal.append_blob(entry, more, sync=False)
+        grown, size = grown + more, size + len(more)
+    return None
 
 
 def _only_grown(fd: int, path: Path, st: os.stat_result) -> bool:

@@ -20,7 +20,13 @@ from pydantic import BaseModel, ConfigDict
 from storage.errors import StorageError
 from storage.journal import Journal, fsync_dir
 from storage.models import ChatMessage
-from storage.sqlite import BUSY_TIMEOUT_MS, SqliteBackend, ensure_schema, storage_error
+from storage.sqlite import (
+    BUSY_TIMEOUT_MS,
+    SqliteBackend,
+    ensure_schema,
+    fts_index_ok,
+    storage_error,
+)
 from storage.zcformat import LineProblem, now_rfc3339, parse_line
 
 DB_NAME = "sessions.db"
@@ -189,9 +195,13 @@ def _plan_one(folder: Path, cand: Candidate, store: SqliteBackend | None) -> Mig
 def _connect(db: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(db, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlite3.Error as err:
+        raise storage_error(err, db) from err
+    try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         _prepare_schema(conn)
     except sqlite3.Error as err:
+        conn.close()
         raise storage_error(err, db) from err
     return conn
 
@@ -199,13 +209,8 @@ def _connect(db: Path) -> sqlite3.Connection:
 def _prepare_schema(conn: sqlite3.Connection) -> None:
     """ZeroClaw's startup schema; a stale index is rebuilt before sessions_au can trip on it."""
     names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master")}
-    if "sessions_fts" in names and "sessions_au" not in names:
-        try:
-            conn.execute(
-                "INSERT INTO sessions_fts(sessions_fts, rank) VALUES('integrity-check', 1)"
-            )
-        except sqlite3.DatabaseError:
-            conn.execute("INSERT INTO sessions_fts(sessions_fts) VALUES('rebuild')")
+    if "sessions_fts" in names and "sessions_au" not in names and not fts_index_ok(conn):
+        conn.execute("INSERT INTO sessions_fts(sessions_fts) VALUES('rebuild')")
     ensure_schema(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
 

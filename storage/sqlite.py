@@ -49,6 +49,7 @@ from storage.query import (
 from storage.zcformat import now_rfc3339
 
 BUSY_TIMEOUT_MS = 5000
+FRONT_SKIP = 20_000  # read_range skips this many index entries faster than it counts them all
 LOCKED = f"database is locked by another writer (waited {BUSY_TIMEOUT_MS // 1000} s)"
 
 # ZeroClaw's trigger, verbatim: without it an UPDATE leaves the FTS index stale.
@@ -109,6 +110,7 @@ METADATA_COLUMNS = {
     "room_id": "TEXT",
     "sender_id": "TEXT",
 }
+ZEROCLAW_TEXT_COLUMNS = frozenset({"created_at", "last_activity", *METADATA_COLUMNS})
 METADATA_INDEXES = ("agent_alias", "channel_id", "room_id", "sender_id")
 REMOVING_ACTIONS = ("rollback", "remove_last", "clear_messages", "delete_session")
 
@@ -164,6 +166,18 @@ def rfc3339(moment: datetime) -> str:
     return now_rfc3339(int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000)
 
 
+def fts_index_ok(conn: sqlite3.Connection) -> bool:
+    """FTS5's integrity check against the content table; False when stale or corrupt."""
+    try:
+        conn.execute("INSERT INTO sessions_fts(sessions_fts, rank) VALUES('integrity-check', 1)")
+    except sqlite3.DatabaseError as err:
+        name = getattr(err, "sqlite_errorname", "") or ""
+        if name.startswith("SQLITE_CORRUPT") or "malformed" in str(err):
+            return False
+        raise  # a lock or an I/O error says nothing about the index
+    return True
+
+
 @dataclass(frozen=True)
 class Schema:
     """What this generation of the store has: ZeroClaw never recorded a schema version."""
@@ -197,17 +211,16 @@ def read_schema(conn: sqlite3.Connection, version: int) -> Schema:
 
 def _metadata(row: dict[str, Any]) -> SessionMetadata:
     """A metadata row of any generation; unknown future columns are kept as extras."""
-    known = set(SessionMetadata.model_fields)
     fields: dict[str, Any] = {}
     for col, value in row.items():
         if col == "session_key":
             continue
         if col == "message_count":
             fields[col] = value if isinstance(value, int) else None
-        elif col in known:
+        elif col in ZEROCLAW_TEXT_COLUMNS:
             fields[col] = None if value is None else str(value)
-        else:
-            fields[col if col not in fields else f"db_{col}"] = value
+        else:  # a future column; never let it shadow one of our own fields
+            fields[f"db_{col}" if col in SessionMetadata.model_fields else col] = value
     return SessionMetadata(key=str(row["session_key"]), backend="sqlite", **fields)
 
 
@@ -295,7 +308,12 @@ class SqliteBackend:
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and self._local.immutable and self._wal_path().exists():
+        if (
+            conn is not None
+            and self._local.immutable
+            and not conn.in_transaction
+            and self._wal_path().exists()
+        ):
             self._drop_conn()  # a writer arrived: stop trusting the main file alone
             conn = None
         if conn is None:
@@ -567,16 +585,21 @@ class SqliteBackend:
         return [_stored(start + i, r) for i, r in enumerate(rows)]
 
     def _range_rows(self, conn: sqlite3.Connection, key: str, start: int, stop: int) -> list[Row]:
-        """Rows ``start <= index < stop``, skipping from whichever end of the index is nearer."""
+        """Rows ``start <= index < stop``, skipping from whichever end of the index is nearer.
+
+        Near the front no count is needed; further in, counting the key's index once tells
+        which end is nearer for the OFFSET skip.
+        """
+        base = "SELECT id, role, content, created_at FROM sessions WHERE session_key = ?"
+        front = f"{base} ORDER BY id LIMIT ? OFFSET ?"
+        if start < FRONT_SKIP:
+            return conn.execute(front, (key, stop - start, start)).fetchall()
         total = self._count(conn, key)
         stop = min(stop, total)
         if stop <= start:
             return []
-        base = "SELECT id, role, content, created_at FROM sessions WHERE session_key = ?"
         if start <= total - stop:
-            return conn.execute(
-                f"{base} ORDER BY id LIMIT ? OFFSET ?", (key, stop - start, start)
-            ).fetchall()
+            return conn.execute(front, (key, stop - start, start)).fetchall()
         rows = conn.execute(
             f"{base} ORDER BY id DESC LIMIT ? OFFSET ?", (key, stop - start, total - stop)
         ).fetchall()
@@ -665,7 +688,8 @@ class SqliteBackend:
                 rows = conn.execute(
                     sql, [*args, *([key] if key is not None else []), size]
                 ).fetchall()
-                yield self._fts_hits(conn, query, rows)
+                hits = self._fts_hits(conn, query, rows)
+            yield hits  # outside the transaction: a paused search must not hold a lock
             if len(rows) < size:
                 return
             below, size = rows[-1][0], min(size * 4, 1000)
@@ -882,24 +906,13 @@ class SqliteBackend:
             return []
         warnings: list[str] = []
         with self._write("create the sessions_au trigger") as conn:
-            if not self._fts_ok(conn):
+            if not fts_index_ok(conn):
                 conn.execute("INSERT INTO sessions_fts(sessions_fts) VALUES('rebuild')")
                 warnings.append("rebuilt the stale search index")
             conn.execute(AU_TRIGGER)
             self._commit(conn, None)
         warnings.append("added ZeroClaw's sessions_au trigger so search sees updated messages")
         return warnings
-
-    def _fts_ok(self, conn: sqlite3.Connection) -> bool:
-        try:
-            conn.execute(
-                "INSERT INTO sessions_fts(sessions_fts, rank) VALUES('integrity-check', 1)"
-            )
-        except sqlite3.DatabaseError as err:
-            if "malformed" in str(err) or "corrupt" in str(err).lower():
-                return False
-            raise
-        return True
 
     @_guarded
     def update_last(self, key: str, message: ChatMessage) -> EditReport:
@@ -1068,7 +1081,7 @@ class SqliteBackend:
 
     def _compact_fts(self, dry_run: bool) -> list[str]:
         with self._write("compact") as conn:
-            healthy = self._fts_ok(conn)
+            healthy = fts_index_ok(conn)
             if dry_run:
                 return [] if healthy else ["the search index is stale: compact would rebuild it"]
             if not healthy:
@@ -1152,18 +1165,18 @@ class SqliteBackend:
         rows: list[list[Any]] = entry.payload.get("rows", [])
         warnings: list[str] = []
         with self._write("undo") as conn:
-            taken = [
-                r
+            taken = {
+                r[0]
                 for r in rows
                 if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (r[0],)).fetchone()
-            ]
-            back = [r for r in rows if r not in taken]
+            }
+            back = [r for r in rows if r[0] not in taken]
             conn.executemany(
                 "INSERT INTO sessions (id, session_key, role, content, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 [tuple(r) for r in back],
             )
-            warnings += self._restore_metadata(conn, entry, len(back))
+            self._restore_metadata(conn, entry, len(back))
             if back:
                 newer = conn.execute(
                     "SELECT COUNT(*) FROM sessions WHERE session_key = ? AND id > ?",
@@ -1178,9 +1191,10 @@ class SqliteBackend:
             self._commit(conn, None)
         return warnings
 
-    def _restore_metadata(self, conn: sqlite3.Connection, entry: JournalEntry, n: int) -> list[str]:
+    def _restore_metadata(self, conn: sqlite3.Connection, entry: JournalEntry, n: int) -> None:
+        """Recreate a deleted metadata row as it was, or count the returned messages back in."""
         if not self.schema().has_metadata:
-            return []
+            return
         old: dict[str, Any] | None = entry.payload.get("metadata")
         if old is not None and self._meta(conn, entry.key) is None:
             cols = [c for c in old if c in self.schema().meta_columns]
@@ -1189,12 +1203,11 @@ class SqliteBackend:
                 f"INSERT INTO session_metadata ({', '.join(cols)}) VALUES ({marks})",
                 [old[c] for c in cols],
             )
-            return []
+            return
         conn.execute(
             "UPDATE session_metadata SET message_count = message_count + ? WHERE session_key = ?",
             (n, entry.key),
         )
-        return []
 
     def _restore_update(self, entry: JournalEntry) -> list[str]:
         warnings = self._ensure_au_trigger()

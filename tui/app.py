@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on, work
@@ -31,6 +31,7 @@ from textual.widgets import Footer, Input, Label
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from storage.backend import SessionBackend
+from storage.cli import export_lines
 from storage.errors import ReadOnlyError, SessionChangedError, StorageError
 from storage.journal import Journal, write_atomic
 from storage.models import BackendName, EditReport, SearchHit, SessionMetadata
@@ -59,6 +60,9 @@ from tui.widgets.search_pane import SearchPane
 from tui.widgets.session_list import SORT_LABELS, SessionList, source_label
 from tui.widgets.transcript import Transcript
 
+if TYPE_CHECKING:
+    from tui.demo import DemoWriter
+
 Clock = Callable[[], datetime]
 EditAction = Literal["rollback", "compact", "delete"]
 
@@ -77,7 +81,7 @@ class ZcSessionsApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "zc-sessions"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 (Textual declares it as a plain attribute)
         (0, "-narrow"),
         (100, "-normal"),
         (160, "-wide"),
@@ -96,6 +100,7 @@ class ZcSessionsApp(App[int]):
         Binding("y", "copy", "Copy"),
         Binding("s", "cycle_sort", "Sort"),
         Binding("ctrl+f", "filter", "Filter", show=False),
+        Binding("escape", "to_list", "Back to the list", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -130,7 +135,6 @@ class ZcSessionsApp(App[int]):
         self._search_cancel = threading.Event()
         self._feed: ChangeFeed | None = None
         self._open_timer: Timer | None = None
-        self._pending_focus: tuple[SessionRef, int] | None = None
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -168,7 +172,11 @@ class ZcSessionsApp(App[int]):
     def search_pane(self) -> SearchPane:
         return self.query_one("#search", SearchPane)
 
+    def on_resize(self) -> None:
+        self.query_one(Footer).compact = self.size.width < 100
+
     def on_mount(self) -> None:
+        self.on_resize()
         both = len(self.workspace.backends) > 1
         self.sessions.show_backend = both
         self.search_pane.show_backend = both
@@ -231,15 +239,15 @@ class ZcSessionsApp(App[int]):
         self.query_one("#header", WorkspaceHeader).sessions = self.sessions.total
         self._update_list_status()
         self._show_title()
-        if self.sessions.uncounted():
-            self._fill_counts(self.sessions.uncounted())
+        if uncounted := self.sessions.uncounted():
+            self._fill_counts(uncounted)
 
     def _update_list_status(self) -> None:
         lst = self.sessions
         shown, total = len(lst.refs), lst.total
         count = f"{shown}/{total}" if lst.filter_text else str(total)
-        text = f" {count} session{'s' if total != 1 else ''} · by {SORT_LABELS[lst.sort_mode]}"
-        self.query_one("#list-status", Label).update(Text(text + " (s)"))
+        text = f" {count} session{'s' if total != 1 else ''} · by {lst.sort_mode}"
+        self.query_one("#list-status", Label).update(Text(text))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="counts")
     def _fill_counts(self, refs: list[SessionRef]) -> None:
@@ -302,6 +310,13 @@ class ZcSessionsApp(App[int]):
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
+    def action_to_list(self) -> None:
+        """Escape: leave (and clear) the filter, or go from the transcript back to the list."""
+        box = self.query_one("#filter", Input)
+        if self.focused is box:
+            box.value = ""
+        self.sessions.focus()
+
     def action_cycle_sort(self) -> None:
         mode = self.sessions.cycle_sort()
         self._update_list_status()
@@ -311,12 +326,17 @@ class ZcSessionsApp(App[int]):
 
     @on(SessionList.Highlighted)
     def _highlighted(self, message: SessionList.Highlighted) -> None:
-        if message.ref is None or message.ref == self.open_ref:
-            return
         if self._open_timer is not None:
             self._open_timer.stop()
         ref = message.ref
-        self._open_timer = self.set_timer(HIGHLIGHT_DELAY, lambda: self.open_session(ref))
+        if ref is None or ref == self.open_ref:
+            return
+        self._open_timer = self.set_timer(HIGHLIGHT_DELAY, lambda: self._open_highlighted(ref))
+
+    def _open_highlighted(self, ref: SessionRef) -> None:
+        """The cursor rested on ``ref``: show it (unless the cursor moved on meanwhile)."""
+        if self.sessions.highlighted == ref and ref != self.open_ref:
+            self.open_session(ref)
 
     @on(SessionList.Opened)
     def _opened(self, message: SessionList.Opened) -> None:
@@ -338,7 +358,7 @@ class ZcSessionsApp(App[int]):
             return
         self.transcript.open(backend, ref.key)
         if focus_index is not None:
-            self.transcript.scroll_to_index(focus_index, highlight=True, terms=self._hit_terms())
+            self.transcript.scroll_to_index(focus_index, select=True, terms=self._hit_terms())
 
     def _open_initial(self, wanted: str) -> None:
         for ref in self.sessions.refs:
@@ -392,9 +412,9 @@ class ZcSessionsApp(App[int]):
         header.live = "● live"
         async for changed in self._feed:
             header.live = "● live" if self._feed.mode == "watching" else "◌ polling"
-            self.on_sessions_changed(changed)
+            self.note_changes(changed)
 
-    def on_sessions_changed(self, changed: Iterable[str]) -> None:
+    def note_changes(self, changed: Iterable[str]) -> None:
         """React to the change feed: refresh list metadata and pull the open session."""
         changed = set(changed)
         with self._dirty_lock:
@@ -427,8 +447,8 @@ class ZcSessionsApp(App[int]):
     def _refresh_batch(self, batch: set[str]) -> None:
         sqlite = self.workspace.backend("sqlite")
         if SQLITE in batch and sqlite is not None:
-            metas = sqlite.list_sessions_with_metadata()
-            self.post_message(SessionsListed(frozenset({"sqlite"}), metas))
+            listing = sqlite.list_sessions_with_metadata()
+            self.post_message(SessionsListed(frozenset({"sqlite"}), listing))
         jsonl = self.workspace.backend("jsonl")
         stems = sorted(batch - {SQLITE})
         if jsonl is None or not stems:
@@ -476,7 +496,10 @@ class ZcSessionsApp(App[int]):
     def _search_closed(self) -> None:
         self._search_cancel.set()
         self.search_pane.remove_class("-open")
-        self.transcript.focus() if self.open_ref else self.sessions.focus()
+        if self.open_ref is not None:
+            self.transcript.focus()
+        else:
+            self.sessions.focus()
 
     @on(SearchPane.QueryChanged)
     def _query_changed(self, message: SearchPane.QueryChanged) -> None:
@@ -542,7 +565,7 @@ class ZcSessionsApp(App[int]):
         ref = SessionRef(hit.backend, hit.key)
         self.sessions.select(ref)
         if ref == self.open_ref and self.shown_cursor is not None:
-            self.transcript.scroll_to_index(hit.index, highlight=True, terms=self._hit_terms())
+            self.transcript.scroll_to_index(hit.index, select=True, terms=self._hit_terms())
             return
         self.open_session(ref, hit.index)
 
@@ -647,7 +670,8 @@ class ZcSessionsApp(App[int]):
             report = backend.compact(ref.key)
         else:
             report = backend.delete_session(ref.key)
-        self.post_message(EditFinished(ref, edit_summary(report)))
+        # A deleted session is not reloaded: the list moves on to its neighbour.
+        self.post_message(EditFinished(ref, edit_summary(report), reload=action != "delete"))
 
     def action_rename(self) -> None:
         ref = self._editable("rename")
@@ -692,11 +716,10 @@ class ZcSessionsApp(App[int]):
     def _edit_finished(self, message: EditFinished) -> None:
         self.notify(message.summary)
         ref = message.ref
-        if ref is not None:
-            self._list_sessions(ref.backend)
-        if (ref is not None and message.reload and ref == self.open_ref) or (
-            ref is not None and message.reload and self.open_ref is None
-        ):
+        if ref is None:
+            return
+        self._list_sessions(ref.backend)
+        if message.reload and self.open_ref in (ref, None):
             self.open_session(ref)
 
     # --- export and copy ---------------------------------------------------------------------
@@ -709,8 +732,6 @@ class ZcSessionsApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def _export(self, ref: SessionRef) -> None:
-        from storage.cli import export_lines
-
         backend = self.backend_for(ref.backend)
         folder = export_folder(self.workspace.sessions_dir, self.export_dir)
         target = folder / f"{sanitize_key(ref.key)}-{self.clock():%Y%m%d-%H%M%S}.md"
@@ -737,7 +758,7 @@ class ZcSessionsApp(App[int]):
         ]
         self.push_screen(HelpScreen(sections, HELP_NOTES))
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for title, help_text, action in PALETTE_COMMANDS:
             yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
@@ -793,20 +814,20 @@ def describe_error(error: BaseException | None) -> str:
 def session_title(
     meta: SessionMetadata, count: int | None, follow: bool = True, pending: int = 0
 ) -> Text:
-    """The line above the transcript: who, where, how many, and whether it follows new ones."""
+    """The line above the transcript: who, its state, whether it follows, then where from."""
     text = Text(" ")
     text.append(one_line(meta.name or meta.key, 120), "bold")
-    if meta.name:
-        text.append(f"  {one_line(meta.key, 80)}", "dim")
-    text.append(f"  {one_line(source_label(meta), 40)} · {meta.backend}", "dim")
-    if count is not None:
-        text.append(f" · {count} msgs", "dim")
     if meta.state and meta.state != "idle":
         text.append(f"  {meta.state}", "bold")
     if follow:
         text.append("  ⇣ following", "green")
     else:
         text.append(f"  ‖ paused{f' · {pending} new' if pending else ''} (f)", "yellow")
+    details = [one_line(meta.key, 80)] if meta.name else []
+    details += [one_line(source_label(meta), 40), meta.backend]
+    if count is not None:
+        details.append(f"{count} msgs")
+    text.append("  " + " · ".join(details), "dim")
     return text
 
 
@@ -862,7 +883,13 @@ def export_folder(sessions_dir: Path, preferred: Path | None = None) -> Path:
 # --- the entry point -----------------------------------------------------------------------
 
 
-def _open_demo(read_only: bool, backend: BackendChoice) -> tuple[Workspace, Path, object]:
+NO_WORKSPACE_NOTE = "No ZeroClaw workspace found: this is a generated demo (see --workspace)."
+
+
+def _open_demo(
+    read_only: bool, backend: BackendChoice
+) -> tuple[Workspace, Journal, DemoWriter, Path]:
+    """A demo workspace in a temp folder (undo journal included) and its running writer."""
     from tui.demo import DemoWriter, make_demo_workspace
 
     folder = Path(tempfile.mkdtemp(prefix="zc-sessions-demo-"))
@@ -870,10 +897,9 @@ def _open_demo(read_only: bool, backend: BackendChoice) -> tuple[Workspace, Path
     journal = Journal(root=folder / "state")
     ws = open_workspace(folder, backend=backend, read_only=read_only, journal=journal)
     ws.demo = True
-    writer = DemoWriter(sessions_dir)
-    if not read_only:
-        writer.start()
-    return ws, folder, writer
+    writer = DemoWriter(sessions_dir)  # it plays ZeroClaw: it writes even in read-only mode
+    writer.start()
+    return ws, journal, writer, folder
 
 
 def run_app(
@@ -885,16 +911,16 @@ def run_app(
     stuck_after: float = 600.0,
 ) -> int:
     """Open the workspace (or a demo) and run the browser; 1 with one line on stderr on failure."""
+    writer: DemoWriter | None = None
     folder: Path | None = None
-    writer = None
-    journal = Journal()
     try:
-        if not demo and workspace is None and discover_sessions_dir() is None:
-            demo = True
-        if demo:
-            ws, folder, writer = _open_demo(read_only, backend)
-            journal = Journal(root=folder / "state")
+        found = demo or workspace is not None or discover_sessions_dir() is not None
+        if demo or not found:
+            ws, journal, writer, folder = _open_demo(read_only, backend)
+            if not found:
+                ws.notes.append(NO_WORKSPACE_NOTE)
         else:
+            journal = Journal()
             ws = open_workspace(workspace, backend=backend, read_only=read_only, journal=journal)
     except (StorageError, OSError) as err:
         sys.stderr.write(f"{PROG}: error: {describe_error(err)}\n")
@@ -905,7 +931,7 @@ def run_app(
         return app.return_code or 0
     finally:
         if writer is not None:
-            writer.stop()  # type: ignore[attr-defined]
+            writer.stop()
         ws.close()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

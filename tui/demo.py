@@ -11,11 +11,12 @@ shows within the first minute. Nothing here imports textual.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import random
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -363,21 +364,16 @@ _STEPS = (
 _PLANTS = ("tomatoes", "basil", "the fig tree", "roses", "the lemon tree", "lavender")
 
 
-def live_lines(seed: int = 7) -> Iterable[tuple[str, str, str]]:
+def live_lines(seed: int = 7) -> Iterator[tuple[str, str, str]]:
     """An endless, seeded stream of (target, role, content): JSONL and SQLite alternate."""
     rng = random.Random(seed)
-    n = 0
-    while True:
-        plant, step = rng.choice(_PLANTS), _STEPS[n % len(_STEPS)]
-        if n % 2 == 0:
-            yield "jsonl", "user", f"How often should I water {plant}?"
-            yield "sqlite", "user", f"Status of {step}?"
-        else:
-            days = rng.randint(2, 9)
-            yield "jsonl", "assistant", f"Water {plant} every **{days} days**, deeply."
-            secs = rng.randint(20, 240)
-            yield "sqlite", "assistant", f"`{step}` is green after {secs} s. ✅"
-        n += 1
+    for turn in itertools.count():
+        plant, step = rng.choice(_PLANTS), _STEPS[turn % len(_STEPS)]
+        days, secs = rng.randint(2, 9), rng.randint(20, 240)
+        yield "jsonl", "user", f"How often should I water {plant}?"
+        yield "sqlite", "user", f"Status of {step}?"
+        yield "jsonl", "assistant", f"Water {plant} every **{days} days**, deeply."
+        yield "sqlite", "assistant", f"`{step}` is green after {secs} s. ✅"
 
 
 def append_jsonl(path: Path, message: ChatMessage) -> None:

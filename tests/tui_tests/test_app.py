@@ -118,7 +118,12 @@ async def test_session_option_opens_that_session(open_ws: OpenWs) -> None:
     app = make_app(open_ws("sqlite-workspace"), session="slack_T01_C02_frank")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.open_ref and app.open_ref.key == "slack_T01_C02_frank")
+        await pilot.pause(0.3)  # longer than the delay before a highlighted session opens
+        await settle(pilot)
+        assert app.open_ref is not None and app.open_ref.key == "slack_T01_C02_frank"
         assert app.sessions.highlighted == app.open_ref
+        assert app.transcript.selected_message is not None
+        assert "release notes" in app.transcript.selected_message.content
 
 
 async def test_header_says_read_only_and_where(open_ws: OpenWs) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.errors import StorageError
 from storage.migrate import fingerprint, migrate
 from tests.unit_storage.sqlite_helpers import (
     TS,
@@ -107,7 +108,7 @@ def test_resumes_a_staged_file_that_never_committed(sessions: Path) -> None:
         "telegram_42": "imported",
         "cli_b": "imported",
     }
-    assert [f.key for f in report.files][0] == "telegram_42"  # staged files first
+    assert next(f.key for f in report.files) == "telegram_42"  # staged files first
     assert not (sessions / "telegram_42.jsonl.importing").exists()
     assert len(rows_of(sessions / "sessions.db", "telegram_42")) == 2
 
@@ -184,8 +185,7 @@ def test_ambiguous_names_are_refused(sessions: Path) -> None:
     report = {f.source: f for f in migrate(sessions).files}
     assert report["cli_b.jsonl"].status == "refused"
     assert (sessions / "cli_b.jsonl").exists() and (sessions / "cli_b.jsonl.importing").exists()
-    (sessions / "telegram_42.jsonl.migrated").rename(sessions / "x.keep")
-    (sessions / "x.keep").rename(sessions / "telegram_42.jsonl.migrated")
+    assert rows_of(sessions / "sessions.db", "cli_b") == []
 
 
 def test_existing_archive_is_never_clobbered(sessions: Path) -> None:
@@ -205,20 +205,16 @@ def test_fixture_receipt_is_the_sha256_of_the_archive(tmp_path: Path) -> None:
     assert migrate(sessions).files == ()
 
 
-def test_locked_database_fails_the_file_and_leaves_it(sessions: Path) -> None:
+def test_locked_database_fails_cleanly_and_leaves_the_files(sessions: Path) -> None:
     db = sessions / "sessions.db"
     make_seed_era_db(db, [])
-    migrate(sessions, dry_run=True)
+    before = names(sessions)
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        report = {f.key: f for f in migrate(sessions).files}
-    except Exception as err:  # schema preparation needs the lock too
-        assert "locked" in str(err)
-        report = {}
+        with pytest.raises(StorageError, match="locked by another writer"):
+            migrate(sessions)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    for file in report.values():
-        assert file.status == "failed" and "locked" in file.detail
-    assert (sessions / "cli_b.jsonl").exists() and (sessions / "telegram_42.jsonl").exists()
+    assert names(sessions) == before

@@ -55,9 +55,12 @@ def test_unknown_future_columns_are_kept(tmp_path: Path) -> None:
     db = tmp_path / "sessions.db"
     seed(db)
     sql(db, "ALTER TABLE session_metadata ADD COLUMN mood TEXT DEFAULT 'calm'")
+    sql(db, "ALTER TABLE session_metadata ADD COLUMN backend TEXT DEFAULT 'x'")
+    sql(db, "ALTER TABLE session_metadata ADD COLUMN size INTEGER DEFAULT 7")
     store = open_store(db, tmp_path)
     (meta,) = store.list_sessions_with_metadata()
-    assert meta.model_extra == {"mood": "calm"}
+    assert meta.model_extra == {"mood": "calm", "db_backend": "x", "db_size": 7}
+    assert (meta.backend, meta.size) == ("sqlite", None)
 
 
 def test_seed_era_store_gains_names_the_way_zeroclaw_adds_them(tmp_path: Path) -> None:

@@ -49,7 +49,9 @@ def hit_text(hit: SearchHit, show_backend: bool = False) -> Text:
     head.append(f" #{hit.index} ", "dim")
     head.append(one_line(hit.role, 12), "italic")
     head.append(": ", "dim")
-    return head + highlighted_snippet(hit.snippet, hit.spans)
+    line = head + highlighted_snippet(hit.snippet, hit.spans)
+    line.no_wrap, line.overflow = True, "ellipsis"
+    return line
 
 
 class SearchPane(Vertical):

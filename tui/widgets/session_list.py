@@ -323,7 +323,8 @@ class SessionList(ScrollView, can_focus=True):
         self._index = {row.ref: i for i, row in enumerate(self._view)}
         self.virtual_size = Size(self.scrollable_content_region.width, self._content_height())
         self._lines.clear()
-        new_cursor = self._index.get(current, min(self.cursor, max(0, len(self._view) - 1)))
+        fallback = min(self.cursor, max(0, len(self._view) - 1))
+        new_cursor = fallback if current is None else self._index.get(current, fallback)
         self.set_reactive(SessionList.cursor, new_cursor)
         self._after_cursor_move()
         self.refresh()
@@ -460,10 +461,13 @@ class SessionList(ScrollView, can_focus=True):
 
     def _detail_line(self, row: SessionRow, width: int) -> Text:
         dim = self._style("session-list--dim")
-        parts: list[Text] = [Text(one_line(row.source, 40), style=dim)]
+        # Badges first: in a narrow list they are what must stay visible.
+        parts = [
+            Text(label, style=self._style(cls))
+            for label, cls in badges(row, self.stuck_after, self.clock())
+        ]
+        parts.append(Text(one_line(row.source, 40), style=dim))
         parts.append(Text(count_label(row), style=dim))
-        for label, cls in badges(row, self.stuck_after, self.clock()):
-            parts.append(Text(label, style=self._style(cls)))
         if self.show_backend:
             parts.append(Text(row.meta.backend, style=dim))
         return Text(" ") + Text(" · ", style=dim).join(parts)

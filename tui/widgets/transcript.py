@@ -257,7 +257,11 @@ class Transcript(ScrollView, can_focus=True):
 
     @selected_index.setter
     def selected_index(self, index: int) -> None:
-        self._navigate(lambda: self._select(index))
+        self.select_index(index)
+
+    def select_index(self, index: int) -> None:
+        """Select message ``index`` and scroll as little as needed to show it."""
+        self._move_selection_to(index)
 
     @property
     def selected_message(self) -> StoredMessage | None:
@@ -292,9 +296,7 @@ class Transcript(ScrollView, can_focus=True):
         ``count`` defaults to one past the last index. Positions not given are read through the
         source when one is set (``open`` or the constructor), else shown as not loaded.
         """
-        self.workers.cancel_group(self, WORKER_GROUP)
-        self._generation += 1
-        self._reset_state()
+        self._new_generation()
         self._opened = self._index_known = True
         for msg in messages:
             self._messages.set(msg.index, msg)
@@ -310,12 +312,12 @@ class Transcript(ScrollView, can_focus=True):
 
     def reload(self) -> None:
         """Read the session again (after ``Changes.reset``), keeping the place where possible."""
-        place = None if self._follow or not self._index_known else (self._top, self._selected)
+        top = None if self._follow or not self._index_known else self._top
         terms = self._terms
         self._start()
         self._terms = terms
-        if place is not None:
-            self._pending_jump = (place[0], False)
+        if top is not None:
+            self._pending_jump = (top, False)
 
     def set_count(self, count: int) -> None:
         """The session holds ``count`` messages; the first call makes indices known."""
@@ -326,7 +328,8 @@ class Transcript(ScrollView, can_focus=True):
         self._relayout()
 
     def set_skipped(self, lines: Iterable[SkippedLine]) -> None:
-        """Every skipped line of the session, placed by ``before_index``."""
+        """Every skipped line of the session, placed by ``before_index`` (ignored until indices
+        are known: the tail's own skipped lines are shown meanwhile)."""
         if not self._index_known:
             return
         placed: dict[int, list[SkippedLine]] = {}
@@ -496,10 +499,14 @@ class Transcript(ScrollView, can_focus=True):
     ) -> _RangeRead:
         return _RangeRead(generation, start, stop, tuple(source.read_range(key, start, stop)))
 
-    def _start(self) -> None:
+    def _new_generation(self) -> None:
+        """Forget the session shown; results of workers started before are ignored."""
         self.workers.cancel_group(self, WORKER_GROUP)
         self._generation += 1
         self._reset_state()
+
+    def _start(self) -> None:
+        self._new_generation()
         self._relayout()
         if self._source is not None and self._key is not None:
             self._track(self._read_tail(self._source, self._key, self._generation))
@@ -676,7 +683,12 @@ class Transcript(ScrollView, can_focus=True):
         if not self._count:
             return
         current = self._selected if self._selected is not None else self._count - 1
-        target = max(0, min(current + step, self._count - 1))
+        self._move_selection_to(current + step)
+
+    def _move_selection_to(self, index: int) -> None:
+        if not self._count:
+            return
+        target = max(0, min(index, self._count - 1))
 
         def move() -> None:
             self._select(target)
