@@ -61,7 +61,7 @@ from storage.models import (
     StoredMessage,
     Tail,
 )
-from storage.query import Query, make_snippet, parse_query, zeroclaw_fts5
+from storage.query import Prefilter, Query, make_snippet, parse_query, zeroclaw_fts5
 from storage.zcformat import (
     RUST_WHITESPACE,
     LineProblem,
@@ -80,9 +80,12 @@ RECENT_SECS = 5.0
 # read_tail and changes_since use the index only when this little is left to scan (~15 ms).
 QUICK_GAP = 4 << 20
 MAX_INDEXES = 128
+# Search reads bigger blocks than a tail: fewer calls per MB, still a quick first hit.
+SEARCH_BLOCK = 1 << 20
 RETRIES = 3
 _BEFORE_LEN = 4096
 _RUST_WORDS = re.compile(f"[^{re.escape(RUST_WHITESPACE)}]+")
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -642,11 +645,12 @@ class JsonlBackend:
     def read_tail(self, key: str, n: int) -> Tail:
         """The last ``n`` messages of the complete lines, read backwards from the end.
 
-        Without a cached index the lines in front are not counted: ``first_index`` is None and
-        the messages are numbered from the cursor back (-n .. -1); changes_since then goes on
-        0, 1, 2... ``line`` is None then too. An unterminated last line is not a message here
-        until its newline arrives (changes_since reports it then); when it does not parse,
-        it is in ``skipped`` as the torn last line.
+        A session with at most QUICK_GAP bytes left to index gets exact numbers. A bigger one
+        (until build_index ran) is read from the end only: ``first_index`` and ``line`` are
+        None, the messages are numbered back from the cursor (-n .. -1), and changes_since goes
+        on from it 0, 1, 2... An unterminated last line is no message here until its newline
+        arrives (changes_since reports it then); when it does not parse, it is in ``skipped``
+        as the torn last line.
         """
         stem, path = self._path(key)
         with _open(path, stem) as (fd, st):
@@ -1013,13 +1017,12 @@ class JsonlBackend:
         os.close(out)
         return tmp, size, digest.hexdigest()
 
-    def _swap(self, path: Path, fd: int, st: os.stat_result, tmp: Path) -> int:
-        """Rename ``tmp`` over ``path`` unless the file changed other than by appends.
-
-        Returns how many bytes the daemon appended to the old file meanwhile (carried over).
-        """
+    def _swap(self, path: Path, fd: int, st: os.stat_result, tmp: Path, end: bytes) -> int:
+        """Rename ``tmp`` over ``path`` unless the file changed other than by appends since
+        ``end`` (its last bytes) was read. Returns how many bytes were appended to the old file
+        meanwhile: they are carried over to the new one."""
         with _appends_held_off(fd):
-            if not _only_grown(fd, path, st):
+            if not _only_grown(fd, path, st, end):
                 raise _Changed
             os.replace(tmp, path)
         fsync_dir(path.parent)
@@ -1029,9 +1032,10 @@ class JsonlBackend:
         self, stem: str, path: Path, fd: int, st: os.stat_result, pieces: Sequence[Piece]
     ) -> int:
         """Replace the file by ``pieces`` (no journal: nothing of the old file is dropped)."""
+        end = _end_bytes(fd, st.st_size)
         tmp, _, _ = self._write_temp(path, stem, fd, st, pieces, "restore")
         try:
-            carried = self._swap(path, fd, st, tmp)
+            carried = self._swap(path, fd, st, tmp, end)
         except _Changed:
             raise SessionChangedError(
                 f"session {stem!r} changed during the undo; nothing was written"
@@ -1094,6 +1098,7 @@ class JsonlBackend:
         self, stem: str, path: Path, fd: int, st: os.stat_result, plan: _CompactPlan
     ) -> JournalEntry:
         keep = _complement(plan.pieces, st.st_size)
+        end = _end_bytes(fd, st.st_size)
         tmp, kept_size, kept_sha = self._write_temp(path, stem, fd, st, keep, "compact")
         try:
             blob = b"".join(read_at(fd, off, n) for off, n in plan.pieces)
@@ -1113,7 +1118,7 @@ class JsonlBackend:
                 blob=blob,
             )
             try:
-                carried = self._swap(path, fd, st, tmp)
+                carried = self._swap(path, fd, st, tmp, end)
             except _Changed:
                 self.journal.discard(entry)
                 raise
@@ -1184,7 +1189,7 @@ class JsonlBackend:
             path = self._file(stem)
             if st.st_mtime_ns >= limit or path is None:
                 continue
-            with suppress(SessionNotFound):
+            with suppress(SessionNotFound, SessionChangedError):  # written to: not stale
                 # Stale files have no writer: one look for late bytes is enough.
                 if self._delete(stem, path, limit, polls=1) is not None:
                     deleted.append(stem)
@@ -1361,13 +1366,13 @@ class JsonlBackend:
             targets = [self._path(key)[0]] if key is not None else self._by_mtime()
             left = limit
             for stem in targets:
-                for hit in self._search_session(stem, q, cancel):
+                for hit in self._search_session(stem, q, cancel, quiet=key is None):
+                    if cancel is not None and cancel.is_set():
+                        return
                     yield hit
                     left -= 1
                     if left <= 0:
                         return
-                if cancel is not None and cancel.is_set():
-                    return
         except OSError as err:
             raise _os_error("search", err) from err
 
@@ -1375,8 +1380,9 @@ class JsonlBackend:
         return [stem for stem, _ in sorted(self._scan(), key=lambda s: -s[1].st_mtime_ns)]
 
     def _search_session(
-        self, stem: str, q: Query, cancel: threading.Event | None
+        self, stem: str, q: Query, cancel: threading.Event | None, quiet: bool
     ) -> Iterator[SearchHit]:
+        """Hits in one session; ``quiet`` skips one that cannot be read (in a search of all)."""
         path = self._file(stem)
         if path is None:
             return
@@ -1397,6 +1403,9 @@ class JsonlBackend:
                     )
         except (SessionNotFound, FileNotFoundError):
             return
+        except (OSError, StorageError):
+            if not quiet:
+                raise
 
     def _hits(
         self, fd: int, st: os.stat_result, queries: list[Query], cancel: threading.Event | None
@@ -1405,27 +1414,62 @@ class JsonlBackend:
         end = last_line_end(fd, st.st_size)
         filters = [q.prefilter for q in queries]
         piece = [(end, read_at(fd, end, st.st_size - end))] if st.st_size > end else []
-        for base, block in itertools.chain(piece, iter_blocks_backward(fd, end)):
+        blocks = iter_blocks_backward(fd, end, SEARCH_BLOCK)
+        for base, block in itertools.chain(piece, blocks):
             if cancel is not None and cancel.is_set():
                 return
-            if not any(f.might_match(block) for f in filters):
-                continue
-            for offset, raw, _ in reversed(list(lines_of(block, base))):
-                if not any(f.might_match(raw) for f in filters):
-                    continue
-                msg = parse_line(raw)
+            starts = sorted(set().union(*(_candidates(block, f) for f in filters)))
+            for start in reversed(starts):
+                stop = block.find(b"\n", start)
+                msg = parse_line(block[start : len(block) if stop < 0 else stop])
                 if not isinstance(msg, ChatMessage):
                     continue
                 for q in queries:
                     spans = q.match(msg.content)
                     if spans is not None:
-                        yield offset, msg, spans
+                        yield base + start, msg, spans
                         break
 
     def close(self) -> None:
         with self._lock:
             self._indexes.clear()
             self._marks.clear()
+
+
+def _candidates(block: bytes, pre: Prefilter) -> set[int]:
+    """Starts of the lines of ``block`` that ``pre.might_match`` lets through.
+
+    The same rule, applied with a few C-level searches over the whole block instead of a call
+    per line: lines with non-ASCII bytes or ``\\u`` escapes always pass; other lines need
+    every needle (they are lowercase ASCII).
+    """
+    if pre.empty:
+        return set()
+    found = _lines_with(block, lambda pos: block.find(b"\\u", pos))
+    if not block.isascii():
+        found |= _lines_with(block, lambda pos: _non_ascii_at(block, pos))
+    if pre.ascii_possible and pre.needles:
+        low, first, rest = block.lower(), pre.needles[0], pre.needles[1:]
+        for start in _lines_with(low, lambda pos: low.find(first, pos)):
+            stop = low.find(b"\n", start)
+            if all(low.find(n, start, len(low) if stop < 0 else stop) >= 0 for n in rest):
+                found.add(start)
+    return found
+
+
+def _lines_with(block: bytes, find: Callable[[int], int]) -> set[int]:
+    """Starts of the lines where ``find(pos)`` (an index or -1) finds something."""
+    found: set[int] = set()
+    pos = 0
+    while (at := find(pos)) >= 0:
+        found.add(block.rfind(b"\n", 0, at) + 1)
+        pos = block.find(b"\n", at) + 1 or len(block)
+    return found
+
+
+def _non_ascii_at(block: bytes, pos: int) -> int:
+    m = _NON_ASCII.search(block, pos)
+    return -1 if m is None else m.start()
 
 
 def _piece_chunks(fd: int, pieces: Sequence[Piece]) -> Iterator[bytes]:
@@ -1505,7 +1549,13 @@ def _truncate(
     return None
 
 
-def _only_grown(fd: int, path: Path, st: os.stat_result) -> bool:
+def _end_bytes(fd: int, size: int) -> bytes:
+    """The last bytes before ``size``: if they change, the file was rewritten, not appended to."""
+    n = min(size, 64)
+    return read_at(fd, size - n, n)
+
+
+def _only_grown(fd: int, path: Path, st: os.stat_result, end: bytes) -> bool:
     """The path still names the file read, which at most had bytes appended since."""
     now = os.stat(path)
     if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
@@ -1513,7 +1563,7 @@ def _only_grown(fd: int, path: Path, st: os.stat_result) -> bool:
     cur = os.fstat(fd)
     if cur.st_size == st.st_size:
         return cur.st_mtime_ns == st.st_mtime_ns
-    return cur.st_size > st.st_size
+    return cur.st_size > st.st_size and _end_bytes(fd, st.st_size) == end
 
 
 def _carry_over(fd: int, covered: int, path: Path, polls: int = 3) -> int:

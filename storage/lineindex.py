@@ -137,12 +137,16 @@ def iter_lines(fd: int, start: int, stop: int) -> Iterator[tuple[int, bytes, boo
         yield from lines_of(block, base)
 
 
-def iter_blocks_backward(fd: int, end: int) -> Iterator[tuple[int, bytes]]:
+def iter_blocks_backward(
+    fd: int, end: int, block: int | None = None
+) -> Iterator[tuple[int, bytes]]:
     """(offset, bytes) of [0, end) in blocks of whole lines, last block first.
 
-    ``end`` must be a line boundary: 0 or just after a newline.
+    ``end`` must be a line boundary: 0 or just after a newline. Blocks are about ``block``
+    bytes (BACK_BLOCK by default), more where a line is longer.
     """
-    pos, carry, size = end, b"", BACK_BLOCK
+    first = BACK_BLOCK if block is None else block
+    pos, carry, size = end, b"", first
     while pos > 0:
         take = min(size, pos)
         pos -= take
@@ -156,7 +160,7 @@ def iter_blocks_backward(fd: int, end: int) -> Iterator[tuple[int, bytes]]:
             carry, size = data, min(size * 2, CHUNK)
             continue
         yield pos + cut, data[cut:]
-        carry, size = data[:cut], BACK_BLOCK
+        carry, size = data[:cut], first
 
 
 def iter_lines_backward(fd: int, end: int) -> Iterator[tuple[int, bytes]]:
@@ -226,10 +230,6 @@ class LineIndex:
         if offset >= self.end:
             return len(self.starts)
         return bisect.bisect_right(self.starts, offset) - 1
-
-    def is_bad(self, line: int) -> bool:
-        i = bisect.bisect_left(self.bad, line)
-        return i < len(self.bad) and self.bad[i] == line
 
     def reset(self) -> None:
         self.end = 0

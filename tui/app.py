@@ -86,6 +86,7 @@ class ZcSessionsApp(App[int]):
         (100, "-normal"),
         (160, "-wide"),
     ]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # noqa: RUF012
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "Search"),
@@ -135,10 +136,20 @@ class ZcSessionsApp(App[int]):
         self._search_cancel = threading.Event()
         self._feed: ChangeFeed | None = None
         self._open_timer: Timer | None = None
+        self.header: WorkspaceHeader
+        self.filter_box: Input
+        self.sessions: SessionList
+        self.list_status: Label
+        self.title_bar: Label
+        self.transcript: Transcript
+        self.search_pane: SearchPane
+        self.footer: Footer
 
     # --- layout ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        # Widgets are kept as attributes: handlers that run while the app shuts down must not
+        # depend on a DOM query finding them.
         ws = self.workspace
         info = HeaderInfo(
             path=str(ws.sessions_dir),
@@ -146,34 +157,30 @@ class ZcSessionsApp(App[int]):
             demo=ws.demo,
             read_only=ws.read_only,
         )
-        yield WorkspaceHeader(info, id="header")
+        self.header = WorkspaceHeader(info, id="header")
+        self.filter_box = Input(
+            placeholder="filter  (ctrl+f)", id="filter", compact=True, select_on_focus=False
+        )
+        self.sessions = SessionList(clock=self.clock, stuck_after=self.stuck_after, id="sessions")
+        self.list_status = Label("", id="list-status")
+        self.title_bar = Label("", id="session-title")
+        self.transcript = Transcript(id="transcript")
+        self.search_pane = SearchPane(id="search")
+        self.footer = Footer()
+        yield self.header
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
-                yield Input(
-                    placeholder="filter  (ctrl+f)", id="filter", compact=True, select_on_focus=False
-                )
-                yield SessionList(clock=self.clock, stuck_after=self.stuck_after, id="sessions")
-                yield Label("", id="list-status")
+                yield self.filter_box
+                yield self.sessions
+                yield self.list_status
             with Vertical(id="main"):
-                yield Label("", id="session-title")
-                yield Transcript(id="transcript")
-                yield SearchPane(id="search")
-        yield Footer()
-
-    @property
-    def sessions(self) -> SessionList:
-        return self.query_one("#sessions", SessionList)
-
-    @property
-    def transcript(self) -> Transcript:
-        return self.query_one("#transcript", Transcript)
-
-    @property
-    def search_pane(self) -> SearchPane:
-        return self.query_one("#search", SearchPane)
+                yield self.title_bar
+                yield self.transcript
+                yield self.search_pane
+        yield self.footer
 
     def on_resize(self) -> None:
-        self.query_one(Footer).compact = self.size.width < 100
+        self.footer.compact = self.size.width < 100
 
     def on_mount(self) -> None:
         self.on_resize()
@@ -236,7 +243,7 @@ class ZcSessionsApp(App[int]):
             self._show_title()
 
     def _after_list_change(self) -> None:
-        self.query_one("#header", WorkspaceHeader).sessions = self.sessions.total
+        self.header.sessions = self.sessions.total
         self._update_list_status()
         self._show_title()
         if uncounted := self.sessions.uncounted():
@@ -247,7 +254,7 @@ class ZcSessionsApp(App[int]):
         shown, total = len(lst.refs), lst.total
         count = f"{shown}/{total}" if lst.filter_text else str(total)
         text = f" {count} session{'s' if total != 1 else ''} · by {lst.sort_mode}"
-        self.query_one("#list-status", Label).update(Text(text))
+        self.list_status.update(Text(text))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="counts")
     def _fill_counts(self, refs: list[SessionRef]) -> None:
@@ -303,16 +310,16 @@ class ZcSessionsApp(App[int]):
 
     @on(SessionList.TypedToFilter)
     def _typed_to_filter(self, message: SessionList.TypedToFilter) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.filter_box
         box.focus()
         box.insert_text_at_cursor(message.character)
 
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        self.filter_box.focus()
 
     def action_to_list(self) -> None:
         """Escape: leave (and clear) the filter, or go from the transcript back to the list."""
-        box = self.query_one("#filter", Input)
+        box = self.filter_box
         if self.focused is box:
             box.value = ""
         self.sessions.focus()
@@ -391,7 +398,7 @@ class ZcSessionsApp(App[int]):
         self._show_title()
 
     def _show_title(self) -> None:
-        label = self.query_one("#session-title", Label)
+        label = self.title_bar
         ref = self.open_ref
         row = self.sessions.row(ref) if ref is not None else None
         if ref is None:
@@ -408,7 +415,7 @@ class ZcSessionsApp(App[int]):
     @work(exclusive=True, exit_on_error=False, group="feed", description="follow file changes")
     async def _follow_changes(self) -> None:
         self._feed = ChangeFeed(self.workspace.sessions_dir)
-        header = self.query_one("#header", WorkspaceHeader)
+        header = self.header
         header.live = "● live"
         async for changed in self._feed:
             header.live = "● live" if self._feed.mode == "watching" else "◌ polling"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import json
 import os
 import random
 import subprocess
@@ -104,7 +103,7 @@ def test_rollback_and_compact_lose_nothing_under_live_appends(
 
 def zeroclaw_append(path: Path, content: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.write(fd, json.dumps({"role": "user", "content": content}).encode())
+    os.write(fd, JsonlKit.line(content).rstrip(b"\n"))
     os.write(fd, b"\n")
     os.close(fd)
 
@@ -171,14 +170,16 @@ def test_compact_killed_at_any_moment_leaves_old_or_new_content(tmp_path: Path) 
     state = tmp_path / "state"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     seen: list[str] = []
-    for _ in range(6):
+    trials = 8
+    for trial in range(trials):
         proc = subprocess.Popen(
             [sys.executable, "-c", COMPACTOR, str(kit.sessions), str(state), "big"],
             stdout=subprocess.PIPE,
             env=env,
         )
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-        time.sleep(rng.uniform(0.0, 0.8))
+        # One kill in each slice of the ~0.3 s a compact takes here, and some after it.
+        time.sleep(rng.uniform(trial, trial + 1) * 0.6 / trials)
         proc.kill()
         proc.wait()
         seen.append(digests.get(hashlib.sha256(path.read_bytes()).hexdigest(), "torn"))
@@ -187,7 +188,6 @@ def test_compact_killed_at_any_moment_leaves_old_or_new_content(tmp_path: Path) 
         undo_all(JsonlBackend(kit.sessions, journal=Journal(state)), Journal(state))
         assert path.read_bytes() == old, "undo did not bring the old content back"
     assert "old" in seen
-    print("kill outcomes:", seen)
 
 
 def undo_all(backend: JsonlBackend, journal: Journal) -> None:

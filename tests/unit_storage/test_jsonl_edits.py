@@ -87,7 +87,7 @@ def daemon_during_journal_write(
 ) -> None:
     """Run ``write(call_number)`` right after each journal write, as a busy daemon would."""
     real = jsonl.journal.begin
-    calls = []
+    calls: list[int] = []
 
     def begin(**kwargs: Any) -> JournalEntry:
         entry = real(**kwargs)

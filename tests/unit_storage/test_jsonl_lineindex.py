@@ -137,7 +137,12 @@ def test_index_grows_from_the_new_bytes_only(
             f.write(b"\n" + kit.lines(5, start=100))
         reads: list[int] = []
         real = os.pread
-        monkeypatch.setattr(os, "pread", lambda f, n, o: reads.append(o) or real(f, n, o))
+
+        def pread(f: int, n: int, offset: int) -> bytes:
+            reads.append(offset)
+            return real(f, n, offset)
+
+        monkeypatch.setattr(os, "pread", pread)
         st = os.fstat(fd)
         size = st.st_size
         assert idx.fits(fd, st.st_dev, st.st_ino, size)

@@ -85,30 +85,34 @@ class SearchPane(Vertical):
         self._timer: Timer | None = None
         self.show_backend = False
         self.searching = False
+        self._input = Input(
+            placeholder='search all sessions: words, "a phrase", prefix*',
+            id="search-input",
+            compact=True,
+        )
+        self._scope = Checkbox("this session only", id="search-scope", compact=True)
+        self._status_label = Label("type to search", id="search-status")
+        self._results = OptionList(id="search-results", compact=True)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="search-bar"):
-            yield Input(
-                placeholder='search all sessions: words, "a phrase", prefix*',
-                id="search-input",
-                compact=True,
-            )
-            yield Checkbox("this session only", id="search-scope", compact=True)
-        yield Label("type to search", id="search-status")
-        yield OptionList(id="search-results", compact=True)
+            yield self._input
+            yield self._scope
+        yield self._status_label
+        yield self._results
 
     # --- asking --------------------------------------------------------------------------
 
     @property
     def query_text(self) -> str:
-        return self.query_one("#search-input", Input).value
+        return self._input.value
 
     @property
     def scoped(self) -> bool:
-        return self.query_one("#search-scope", Checkbox).value
+        return self._scope.value
 
     def focus_input(self) -> None:
-        self.query_one("#search-input", Input).focus()
+        self._input.focus()
 
     @on(Input.Changed, "#search-input")
     def _typed(self) -> None:
@@ -133,19 +137,19 @@ class SearchPane(Vertical):
     @on(Input.Submitted, "#search-input")
     def _submitted(self) -> None:
         if self._hits:
-            results = self.query_one("#search-results", OptionList)
+            results = self._results
             results.highlighted = results.highlighted or 0
             self._choose(results.highlighted or 0)
 
     def action_toggle_scope(self) -> None:
-        box = self.query_one("#search-scope", Checkbox)
+        box = self._scope
         box.value = not box.value
 
     def action_close(self) -> None:
         self.post_message(self.Closed())
 
     def action_to_results(self) -> None:
-        results = self.query_one("#search-results", OptionList)
+        results = self._results
         if self._hits:
             results.focus()
             results.highlighted = results.highlighted or 0
@@ -154,12 +158,12 @@ class SearchPane(Vertical):
 
     def start(self, query: str) -> None:
         self._hits = []
-        self.query_one("#search-results", OptionList).clear_options()
+        self._results.clear_options()
         self.searching = bool(query.strip())
         self._status("searching…" if self.searching else "type to search")
 
     def add_hits(self, hits: list[SearchHit]) -> None:
-        results = self.query_one("#search-results", OptionList)
+        results = self._results
         first = len(self._hits)
         self._hits.extend(hits)
         results.add_options(
@@ -180,7 +184,7 @@ class SearchPane(Vertical):
             self._status(f"{n} hit{'s' if n != 1 else ''}  ·  enter: open  ·  n/N: next/previous")
 
     def _status(self, text: str) -> None:
-        self.query_one("#search-status", Label).update(Text(text))
+        self._status_label.update(Text(text))
 
     @property
     def hits(self) -> list[SearchHit]:
@@ -188,14 +192,14 @@ class SearchPane(Vertical):
 
     @property
     def current(self) -> SearchHit | None:
-        index = self.query_one("#search-results", OptionList).highlighted
+        index = self._results.highlighted
         return self._hits[index] if index is not None and index < len(self._hits) else None
 
     def move(self, delta: int) -> SearchHit | None:
         """Highlight the next (or previous) hit, wrapping around, and return it."""
         if not self._hits:
             return None
-        results = self.query_one("#search-results", OptionList)
+        results = self._results
         index = results.highlighted
         index = (0 if delta > 0 else -1) if index is None else index + delta
         results.highlighted = index % len(self._hits)
