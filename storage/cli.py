@@ -281,8 +281,8 @@ def hit_json(h: SearchHit) -> dict[str, Any]:
 def iter_hits(ws: Workspace, query: str, scope: str | None, limit: int) -> Iterator[SearchHit]:
     targets: list[tuple[SessionBackend, str | None]]
     if scope is not None:
-        backend, key = ws.find(scope)
-        targets = [(backend, key)]
+        found, found_key = ws.find(scope)
+        targets = [(found, found_key)]
     else:
         targets = [(b, None) for b in ws.backends]
     left = limit

@@ -1074,9 +1074,13 @@ class SqliteBackend:
         warnings: list[str] = []
         if self.schema().has_fts:
             warnings += self._compact_fts(dry_run)
-        warnings += self._repair_counts(key, dry_run)
+        if not warnings:
+            warnings.append("search index: integrity check passed" + ("" if dry_run else ", optimized"))
+        drift = self._repair_counts(key, dry_run)
+        warnings += drift or ["message_count matches the stored messages"]
         if not dry_run:
             self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            warnings.append("write-ahead log checkpointed")
         return self._report("compact", key or "*", dry_run=dry_run, warnings=tuple(warnings))
 
     def _compact_fts(self, dry_run: bool) -> list[str]:

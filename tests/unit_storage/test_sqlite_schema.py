@@ -153,7 +153,7 @@ def test_message_count_drift_is_kept_then_repaired_by_compact(tmp_path: Path) ->
     assert store.get_session_metadata("cli_a").message_count == 12  # type: ignore[union-attr]
     assert store.count_messages("cli_a") == 14
     plan = store.compact(None, dry_run=True)
-    assert plan.warnings == ("cli_a: message_count 12 → 14",)
+    assert "cli_a: message_count 12 → 14" in plan.warnings
     assert store.get_session_metadata("cli_a").message_count == 12  # type: ignore[union-attr]
     report = store.compact("cli_a")
     assert "cli_a: message_count 12 → 14" in report.warnings
