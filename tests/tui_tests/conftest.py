@@ -132,3 +132,15 @@ def screen_text(app: Any) -> str:
         x, y = float(m.group(1)), float(m.group(2))
         rows.setdefault(y, []).append((x, html.unescape(m.group(3)).replace("\xa0", " ")))
     return "\n".join("".join(t for _, t in sorted(rows[y])) for y in sorted(rows))
+
+
+def shown_keys(app: ZcSessionsApp) -> list[str]:
+    """The keys in the session list, in display order."""
+    return [ref.key for ref in app.sessions.refs]
+
+
+def listed_count(app: ZcSessionsApp, key: str | None = None) -> int | None:
+    """The count the list shows for ``key`` (default: the open session); None if unknown."""
+    ref = next((r for r in app.sessions.refs if r.key == key), None) if key else app.open_ref
+    row = app.sessions.row(ref) if ref is not None else None
+    return None if row is None else row.count

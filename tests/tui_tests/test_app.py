@@ -7,6 +7,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.app import App, ComposeResult
@@ -20,7 +21,17 @@ from tui.screens.help import HelpScreen
 from tui.widgets.header import WorkspaceHeader
 from tui.widgets.session_list import SessionList
 
-from .conftest import FIXTURES, SIZE, fixed_clock, make_app, screen_text, settle, wait_for
+from .conftest import (
+    FIXTURES,
+    SIZE,
+    fixed_clock,
+    listed_count,
+    make_app,
+    screen_text,
+    settle,
+    shown_keys,
+    wait_for,
+)
 
 OpenWs = Callable[..., Workspace]
 
@@ -28,10 +39,6 @@ OpenWs = Callable[..., Workspace]
 def expected_keys(name: str) -> list[str]:
     data = json.loads((FIXTURES / f"{name}.expected.json").read_text())
     return list(data["list"])
-
-
-def shown_keys(app: ZcSessionsApp) -> list[str]:
-    return [ref.key for ref in app.sessions.refs]
 
 
 @pytest.mark.parametrize(
@@ -44,7 +51,7 @@ async def test_starts_on_each_fixture_and_lists_its_sessions(open_ws: OpenWs, na
         await settle(pilot)
         assert sorted(shown_keys(app)) == sorted(expected_keys(name))
         # Counts are filled lazily, but they do arrive.
-        assert all(app.sessions.row(ref).count is not None for ref in app.sessions.refs)
+        assert all(listed_count(app, key) is not None for key in shown_keys(app))
 
 
 async def test_sqlite_sessions_are_listed_newest_first_with_name_and_badges(
@@ -67,7 +74,7 @@ async def test_a_long_running_turn_is_stuck(open_ws: OpenWs) -> None:
         assert any("stuck" in line for line in screen_lines(app))
 
 
-def screen_lines(app: App[object]) -> list[str]:
+def screen_lines(app: App[Any]) -> list[str]:
     return screen_text(app).splitlines()
 
 

@@ -1,4 +1,4 @@
-"""The demo workspace: ZeroClaw's schema, stable content, and a writer that appends ZeroClaw-style."""
+"""The demo workspace: ZeroClaw's schema, stable content, a writer that appends ZeroClaw-style."""
 
 from __future__ import annotations
 

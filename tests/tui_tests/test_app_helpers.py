@@ -27,7 +27,7 @@ NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 
 
 def meta(key: str, **kw: object) -> SessionMetadata:
-    return SessionMetadata(key=key, backend=kw.pop("backend", "sqlite"), **kw)  # type: ignore[arg-type]
+    return SessionMetadata(key=key, backend=kw.pop("backend", "sqlite"), **kw)
 
 
 def stamp(seconds_ago: float) -> str:

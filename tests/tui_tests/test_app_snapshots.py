@@ -51,6 +51,7 @@ def ready(*keys: str) -> Callable[[Pilot[Any]], Awaitable[None]]:
 
     async def run_before(pilot: Pilot[Any]) -> None:
         app = pilot.app
+        assert isinstance(app, ZcSessionsApp)
         await wait_for(pilot, lambda: app.open_ref is not None and app.shown_cursor is not None)
         await settle(pilot)
         for key in keys:
@@ -86,3 +87,7 @@ def test_rollback_dialog(snap_compare: SnapCompare, here: Path) -> None:
 def test_search_pane(snap_compare: SnapCompare, here: Path) -> None:
     keys = ("slash", *"question", "down")
     assert snap_compare(fixture_app(here), terminal_size=SIZE, run_before=ready(*keys))
+
+
+def test_rename_dialog(snap_compare: SnapCompare, here: Path) -> None:
+    assert snap_compare(fixture_app(here), terminal_size=SIZE, run_before=ready("r"))

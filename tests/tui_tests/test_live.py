@@ -7,17 +7,27 @@ import sqlite3
 from collections.abc import Callable
 
 from storage.workspace import Workspace
+from tui.app import ZcSessionsApp
 from tui.demo import INSERT_MESSAGE, UPSERT_METADATA
 
-from .conftest import SIZE, make_app, screen_text, settle, wait_for, zeroclaw_append
+from .conftest import (
+    SIZE,
+    listed_count,
+    make_app,
+    screen_text,
+    settle,
+    shown_keys,
+    wait_for,
+    zeroclaw_append,
+)
 from .test_actions import open_session
 
 OpenWs = Callable[..., Workspace]
 LINE = b'{"role":"assistant","content":"a live reply"}'
 
 
-def last_content(app: object) -> str | None:
-    message = app.transcript.selected_message  # type: ignore[attr-defined]
+def last_content(app: ZcSessionsApp) -> str | None:
+    message = app.transcript.selected_message
     return None if message is None else message.content
 
 
@@ -30,7 +40,7 @@ async def test_a_jsonl_append_appears_in_the_transcript(open_ws: OpenWs) -> None
         zeroclaw_append(path, LINE)
         await wait_for(pilot, lambda: app.transcript.count == 11, what="the appended message")
         await wait_for(pilot, lambda: last_content(app) == "a live reply")
-        await wait_for(pilot, lambda: app.sessions.row(app.open_ref).count == 11)  # type: ignore[arg-type,union-attr]
+        await wait_for(pilot, lambda: listed_count(app) == 11, what="the list count")
         assert "a live reply" in screen_text(app)
 
 
@@ -58,10 +68,9 @@ async def test_a_new_session_file_appears_in_the_list(open_ws: OpenWs) -> None:
     async with make_app(ws, live=True).run_test(size=SIZE) as pilot:
         app = await open_session(pilot, "gw_a1b2c3")
         zeroclaw_append(ws.sessions_dir / "slack_T9_C9_new.jsonl", LINE)
-        keys = lambda: [r.key for r in app.sessions.refs]  # noqa: E731
-        await wait_for(pilot, lambda: "slack_T9_C9_new" in keys(), what="the new session")
-        assert keys()[0] == "slack_T9_C9_new"  # newest first
-        await wait_for(pilot, lambda: app.sessions.row(app.sessions.refs[0]).count == 1)  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: "slack_T9_C9_new" in shown_keys(app), what="the new session")
+        assert shown_keys(app)[0] == "slack_T9_C9_new"  # newest first
+        await wait_for(pilot, lambda: listed_count(app, "slack_T9_C9_new") == 1)
         assert app.open_ref is not None and app.open_ref.key == "gw_a1b2c3"  # the view stays
 
 
@@ -70,8 +79,7 @@ async def test_a_deleted_session_file_leaves_the_list(open_ws: OpenWs) -> None:
     async with make_app(ws, live=True).run_test(size=SIZE) as pilot:
         app = await open_session(pilot, "gw_a1b2c3")
         (ws.sessions_dir / "discord_guild42_ch7_erin.jsonl").unlink()
-        keys = lambda: [r.key for r in app.sessions.refs]  # noqa: E731
-        await wait_for(pilot, lambda: "discord_guild42_ch7_erin" not in keys())
+        await wait_for(pilot, lambda: "discord_guild42_ch7_erin" not in shown_keys(app))
 
 
 async def test_a_sqlite_insert_appears_in_the_transcript_and_the_list(open_ws: OpenWs) -> None:
@@ -88,8 +96,7 @@ async def test_a_sqlite_insert_appears_in_the_transcript_and_the_list(open_ws: O
             conn.close()
         await wait_for(pilot, lambda: app.transcript.count == 6, what="the inserted message")
         await wait_for(pilot, lambda: last_content(app) == "a live reply")
-        row = lambda: app.sessions.row(app.open_ref)  # type: ignore[arg-type]  # noqa: E731
-        await wait_for(pilot, lambda: row().count == 6, what="the list count")  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: listed_count(app) == 6, what="the list count")
         assert app.sessions.refs[0].key == "gw_named_02"  # now the newest
 
 
