@@ -1075,7 +1075,8 @@ class SqliteBackend:
         if self.schema().has_fts:
             warnings += self._compact_fts(dry_run)
         if not warnings:
-            warnings.append("search index: integrity check passed" + ("" if dry_run else ", optimized"))
+            done = "" if dry_run else ", optimized"
+            warnings.append(f"search index: integrity check passed{done}")
         drift = self._repair_counts(key, dry_run)
         warnings += drift or ["message_count matches the stored messages"]
         if not dry_run:
