@@ -22,62 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storage.models import ChatMessage
+from storage.sqlite import ensure_schema
 from storage.zcformat import encode_message, now_rfc3339
-
-# ZeroClaw's current schema, statement for statement as its code creates it.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_key TEXT NOT NULL,
-    role        TEXT NOT NULL,
-    content     TEXT NOT NULL,
-    created_at  TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idx_sessions_key ON sessions(session_key);
-CREATE INDEX IF NOT EXISTS idx_sessions_key_id ON sessions(session_key, id);
-CREATE TABLE IF NOT EXISTS session_metadata (
-    session_key  TEXT PRIMARY KEY,
-    created_at   TEXT NOT NULL,
-    last_activity TEXT NOT NULL,
-    message_count INTEGER NOT NULL DEFAULT 0,
-    name         TEXT
-);
-CREATE TABLE IF NOT EXISTS jsonl_import_receipts (
-    source_name  TEXT PRIMARY KEY,
-    session_key  TEXT NOT NULL,
-    source_hash  TEXT NOT NULL,
-    source_len   INTEGER NOT NULL,
-    imported_at  TEXT NOT NULL
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS sessions_fts USING fts5(
-    session_key, content, content=sessions, content_rowid=id
-);
-CREATE TRIGGER IF NOT EXISTS sessions_ai AFTER INSERT ON sessions BEGIN
-    INSERT INTO sessions_fts(rowid, session_key, content)
-    VALUES (new.id, new.session_key, new.content);
-END;
-CREATE TRIGGER IF NOT EXISTS sessions_ad AFTER DELETE ON sessions BEGIN
-    INSERT INTO sessions_fts(sessions_fts, rowid, session_key, content)
-    VALUES ('delete', old.id, old.session_key, old.content);
-END;
-CREATE TRIGGER IF NOT EXISTS sessions_au AFTER UPDATE ON sessions BEGIN
-    INSERT INTO sessions_fts(sessions_fts, rowid, session_key, content)
-    VALUES ('delete', old.id, old.session_key, old.content);
-    INSERT INTO sessions_fts(rowid, session_key, content)
-    VALUES (new.id, new.session_key, new.content);
-END;
-ALTER TABLE session_metadata ADD COLUMN state TEXT NOT NULL DEFAULT 'idle';
-ALTER TABLE session_metadata ADD COLUMN turn_id TEXT;
-ALTER TABLE session_metadata ADD COLUMN turn_started_at TEXT;
-ALTER TABLE session_metadata ADD COLUMN agent_alias TEXT;
-ALTER TABLE session_metadata ADD COLUMN channel_id TEXT;
-ALTER TABLE session_metadata ADD COLUMN room_id TEXT;
-ALTER TABLE session_metadata ADD COLUMN sender_id TEXT;
-CREATE INDEX IF NOT EXISTS idx_session_metadata_agent_alias ON session_metadata(agent_alias);
-CREATE INDEX IF NOT EXISTS idx_session_metadata_channel_id ON session_metadata(channel_id);
-CREATE INDEX IF NOT EXISTS idx_session_metadata_room_id ON session_metadata(room_id);
-CREATE INDEX IF NOT EXISTS idx_session_metadata_sender_id ON session_metadata(sender_id);
-"""
 
 INSERT_MESSAGE = (
     "INSERT INTO sessions (session_key, role, content, created_at) VALUES (?1, ?2, ?3, ?4)"
@@ -301,8 +247,7 @@ def demo_jsonl() -> dict[str, tuple[list[bytes], float]]:
 def _write_sqlite(db: Path, sessions: Iterable[DemoSession], now: datetime) -> None:
     conn = sqlite3.connect(db)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(SCHEMA)
+        ensure_schema(conn)
         for s in sessions:
             _write_session(conn, s, now)
         # A gateway connect creates a metadata row before any message.
