@@ -605,7 +605,9 @@ class JsonlBackend:
             start, stop = max(0, start), min(stop, self._total(fd, idx, st))
             found = self._indexed_messages(idx, fd, start, min(stop, idx.count))
             piece = self._last_piece(fd, idx, st)
-            if stop > idx.count and piece is not None and isinstance(piece[1], ChatMessage):
+            # the unterminated last line, when it is a message whose index is in range
+            last = piece is not None and isinstance(piece[1], ChatMessage)
+            if last and piece is not None and start <= idx.count < stop:
                 found.append(_message(idx.count, idx.lines, idx.end, piece[0], False, piece[1]))
             return found
 

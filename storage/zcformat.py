@@ -26,7 +26,10 @@ RUST_WHITESPACE = (
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 
-# serde_json refuses to nest deeper than this many arrays/objects.
+# serde_json refuses to nest deeper than this many arrays/objects, but only in values it
+# deserializes: the message itself and its two strings. Unknown fields are skipped by its
+# ``ignore_value``, which has no depth limit. Lines nested deeper than this are walked by hand
+# (``_parse_deep``) instead of with Python's recursive ``json``.
 SERDE_MAX_DEPTH = 127
 
 
@@ -141,6 +144,9 @@ def _to_message(value: Any) -> ChatMessage:
         role, content = value
         extra: dict[str, Any] = {}
     elif isinstance(value, dict):
+        if any(_has_surrogate(k) for k in value):
+            # serde parses field names with validation, unknown ones included
+            raise _Invalid("a field name has a lone surrogate")
         for name in ("role", "content"):
             if name not in value:
                 raise _Invalid(f"missing field {name!r}")
@@ -200,7 +206,7 @@ def parse_line(raw: bytes) -> ChatMessage | LineProblem:
 
 def _parse_slow(text: str) -> ChatMessage | LineProblem:
     if _too_deep(text):
-        return LineProblem("nested too deep")
+        return _parse_deep(text)
     try:
         value, end = _decode_one(text, 0)
         message = _to_message(value)
@@ -212,6 +218,121 @@ def _parse_slow(text: str) -> ChatMessage | LineProblem:
             return LineProblem(f"glued objects ({len(recovered)} messages)", recovered)
         return LineProblem("trailing characters after the object")
     return message
+
+
+# JSON tokens for walking a line too deep for Python's recursive decoder.
+_WS = re.compile(r"[ \t\n\r]*")
+_STRING_TOKEN = re.compile(r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
+_SCALAR_TOKEN = re.compile(
+    _STRING_TOKEN.pattern + r"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|null|true|false"
+)
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    m = _WS.match(text, pos)
+    return pos if m is None else m.end()
+
+
+def _string_at(text: str, pos: int) -> tuple[str, int]:
+    """The JSON string token at ``pos``, decoded and checked as serde checks a typed string."""
+    m = _STRING_TOKEN.match(text, pos)
+    if m is None:
+        raise _Invalid("not a string")
+    value: str = json.loads(m.group())
+    if _has_surrogate(value):
+        raise _Invalid("a string has a lone surrogate")
+    return value, m.end()
+
+
+def _key_at(text: str, pos: int) -> int:
+    """Skip ``"name" :`` inside a skipped object (names there are not checked for surrogates)."""
+    m = _STRING_TOKEN.match(text, pos)
+    if m is None:
+        raise _Invalid("not JSON")
+    pos = _skip_ws(text, m.end())
+    if not text.startswith(":", pos):
+        raise _Invalid("not JSON")
+    return pos + 1
+
+
+def _skip_value(text: str, pos: int) -> int:
+    """serde_json's ignore_value: check one value's syntax without a depth limit; its end."""
+    closers: list[str] = []
+    while True:
+        pos = _skip_ws(text, pos)
+        m = _SCALAR_TOKEN.match(text, pos)
+        if m is not None:
+            pos = m.end()
+        elif text.startswith(("[", "{"), pos):
+            closer = "]" if text[pos] == "[" else "}"
+            pos = _skip_ws(text, pos + 1)
+            if not text.startswith(closer, pos):
+                closers.append(closer)
+                if closer == "}":
+                    pos = _key_at(text, pos)
+                continue
+            pos += 1
+        else:
+            raise _Invalid("not JSON")
+        while closers:  # a value ended: close what it ended, or go on to the next element
+            pos = _skip_ws(text, pos)
+            if text.startswith(",", pos):
+                pos += 1
+                if closers[-1] == "}":
+                    pos = _key_at(text, _skip_ws(text, pos))
+                break
+            if not text.startswith(closers[-1], pos):
+                raise _Invalid("not JSON")
+            pos += 1
+            closers.pop()
+        if not closers:
+            return pos
+
+
+def _parse_deep(text: str) -> ChatMessage | LineProblem:
+    """A line nested deeper than SERDE_MAX_DEPTH: only an object whose deep parts sit in unknown
+    fields can be a message (serde skips those without a depth limit). Unknown fields are
+    dropped here rather than kept."""
+    try:
+        return _walk_object(text)
+    except _Invalid as err:
+        return LineProblem(str(err))
+
+
+def _walk_object(text: str) -> ChatMessage:
+    if not text.startswith("{"):
+        raise _Invalid("nested too deep")  # an array or other value must be shallow to parse
+    found: dict[str, str] = {}
+    pos = _skip_ws(text, 1)
+    if text.startswith("}", pos):
+        raise _Invalid("missing field 'role'")
+    while True:
+        name, pos = _string_at(text, _skip_ws(text, pos))
+        pos = _skip_ws(text, pos)
+        if not text.startswith(":", pos):
+            raise _Invalid("not JSON")
+        pos = _skip_ws(text, pos + 1)
+        if name in ("role", "content"):
+            if name in found:
+                raise _Invalid(f"duplicate field {name!r}")
+            if not text.startswith('"', pos):
+                raise _Invalid(f"field {name!r} is not a string")
+            found[name], pos = _string_at(text, pos)
+        else:
+            pos = _skip_value(text, pos)
+        pos = _skip_ws(text, pos)
+        if text.startswith(",", pos):
+            pos += 1
+            continue
+        if not text.startswith("}", pos):
+            raise _Invalid("not JSON")
+        break
+    if text[pos + 1 :].strip(" \t\n\r"):
+        raise _Invalid("trailing characters after the object")
+    for name in ("role", "content"):
+        if name not in found:
+            raise _Invalid(f"missing field {name!r}")
+    return ChatMessage(role=found["role"], content=found["content"])
 
 
 def preview(raw: bytes, limit: int = 80) -> str:

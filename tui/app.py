@@ -32,7 +32,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from storage.backend import SessionBackend
 from storage.cli import export_lines
-from storage.errors import ReadOnlyError, SessionChangedError, StorageError
+from storage.errors import ReadOnlyError, SessionChangedError, SessionNotFound, StorageError
 from storage.journal import Journal, write_atomic
 from storage.models import BackendName, EditReport, SearchHit, SessionMetadata
 from storage.ops import rollback_start
@@ -89,6 +89,8 @@ class ZcSessionsApp(App[int]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # noqa: RUF012
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        # Help first: a narrow footer cuts off the end, and "?" is the key a newcomer needs.
+        Binding("question_mark", "help", "Help"),
         Binding("slash", "search", "Search"),
         Binding("n", "next_hit", "Next hit", show=False),
         Binding("N", "previous_hit", "Previous hit", show=False),
@@ -102,7 +104,6 @@ class ZcSessionsApp(App[int]):
         Binding("s", "cycle_sort", "Sort"),
         Binding("ctrl+f", "filter", "Filter", show=False),
         Binding("escape", "to_list", "Back to the list", show=False),
-        Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -318,11 +319,19 @@ class ZcSessionsApp(App[int]):
         self.filter_box.focus()
 
     def action_to_list(self) -> None:
-        """Escape: leave (and clear) the filter, or go from the transcript back to the list."""
+        """Escape: leave (and clear) the filter, or go from the transcript back to the list.
+
+        In the list itself, escape clears a filter that is still applied.
+        """
         box = self.filter_box
-        if self.focused is box:
+        if self.focused is box or (self.focused is self.sessions and box.value):
             box.value = ""
         self.sessions.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While typing in a text box, "/" and ctrl+z are the box's: keep them out of the footer
+        (and ctrl+z from undoing a store edit when the user meant to undo typing)."""
+        return not (action in ("search", "undo") and isinstance(self.focused, Input))
 
     def action_cycle_sort(self) -> None:
         mode = self.sessions.cycle_sort()
@@ -476,7 +485,11 @@ class ZcSessionsApp(App[int]):
             if self._tail_state is None:
                 return
             ref, cursor = self._tail_state
-            changes = self.backend_for(ref.backend).changes_since(ref.key, cursor)
+            try:
+                changes = self.backend_for(ref.backend).changes_since(ref.key, cursor)
+            except SessionNotFound:
+                return  # deleted: the listing refresh shows it as gone
+
             if changes.cursor == cursor and not changes.messages and not changes.reset:
                 return
             self._tail_state = (ref, changes.cursor)
@@ -570,7 +583,13 @@ class ZcSessionsApp(App[int]):
     def show_hit(self, hit: SearchHit) -> None:
         """Open the hit's session scrolled to the hit's message, selected and marked."""
         ref = SessionRef(hit.backend, hit.key)
-        self.sessions.select(ref)
+        if not self.sessions.select(ref) and self.sessions.filter_text:
+            # The filter hides the hit's session: clear it, or the list cursor (and what
+            # the edit keys act on next) would sit on another session than the one shown.
+            self.filter_box.value = ""
+            self.sessions.set_filter("")
+            self._update_list_status()
+            self.sessions.select(ref)
         if ref == self.open_ref and self.shown_cursor is not None:
             self.transcript.scroll_to_index(hit.index, select=True, terms=self._hit_terms())
             return
@@ -695,8 +714,8 @@ class ZcSessionsApp(App[int]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="edit")
     def _rename(self, ref: SessionRef, name: str) -> None:
         self.backend_for(ref.backend).set_session_name(ref.key, name)
-        done = f"renamed {one_line(ref.key, 60)} to {one_line(name, 60)!r}"
-        cleared = f"cleared the name of {one_line(ref.key, 60)}"
+        done = f"renamed {one_line(ref.key, 60)} to {one_line(name, 60)!r} — ctrl+z undoes it"
+        cleared = f"cleared the name of {one_line(ref.key, 60)} — ctrl+z undoes it"
         self.post_message(EditFinished(ref, done if name else cleared, reload=False))
 
     def action_undo(self) -> None:

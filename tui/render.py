@@ -507,20 +507,22 @@ def render_message(
     inner = width - GUTTER
     role_style = theme.role(msg.role)
     header = _layout(render_header(msg, known_index=known_index, theme=theme), inner)[0]
-    lines = [header, *_content_lines(msg, inner, expanded, theme)]
     if selected:
         gutter = Segment("▌ ", theme.gutter_selected)
     else:
         gutter = Segment("▏ ", Style(color=role_style.color, dim=True))
-    strips = _finish(
-        lines,
+    background = theme.selected if selected else None
+    # Search marks go on the content only: not on the role or the time in the header.
+    head = _finish([header], width, gutter, background=background, theme=theme)
+    body = _finish(
+        _content_lines(msg, inner, expanded, theme),
         width,
         gutter,
-        background=theme.selected if selected else None,
+        background=background,
         pattern=search_pattern(highlight),
         theme=theme,
     )
-    return [*strips, Strip.blank(width)]
+    return [*head, *body, Strip.blank(width)]
 
 
 def render_placeholder(

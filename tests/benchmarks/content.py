@@ -38,6 +38,7 @@ _COMMON = (
 _NON_ASCII = ["café", "naïve", "über", "日本語のテキスト", "données", "señor", "🚀", "✅", "→", "Ω"]
 _TOOLS = ["shell", "file_read", "file_write", "http_get", "memory_recall", "web_search"]
 _LANGS = ["python", "sh", "rust", "json", "toml"]
+_COMPACT = (",", ":")
 
 
 def vocabulary(rng: random.Random, size: int = 4000) -> list[str]:
@@ -64,7 +65,7 @@ class Writer:
                 out.append(rng.choice(_COMMON))
             elif r < 0.995:
                 # Zipf-ish: low indices far more often.
-                out.append(self.vocab[int(len(self.vocab) * rng.random() ** 3)])
+                out.append(self.vocab[int(len(self.vocab) * rng.random() ** 2.5)])
             else:
                 out.append(rng.choice(_NON_ASCII))
         return " ".join(out)
@@ -74,21 +75,21 @@ class Writer:
         return text[:1].upper() + text[1:] + self.rng.choice([".", ".", "?", "!"])
 
     def user(self, stamp: str | None) -> str:
-        text = self.sentence(4, 22)
+        text = self.sentence(8, 40)
         return f"[{stamp}] {text}" if stamp else text
 
     def answer(self) -> str:
         rng = self.rng
         r = rng.random()
         if r < 0.55:
-            return self.sentence(8, 30)
+            return self.sentence(18, 70)
         if r < 0.75:
             items = "\n".join(f"- **{self.words(1)}**: {self.words(rng.randint(3, 8))}"
                               for _ in range(rng.randint(2, 4)))
             return f"{self.sentence(4, 10)}\n\n{items}"
         if r < 0.97:
             lang = rng.choice(_LANGS)
-            code = "\n".join(f"    {self.words(1)}_{i} = {self.words(1)}({self.words(1)!r})"
+            code = "\n".join(f"    {self.words(1)}_{i} = {self.words(1)}({self.words(2)!r})"
                              for i in range(rng.randint(1, 4)))
             return f"## {self.words(3)}\n\n{self.sentence(4, 12)}\n\n```{lang}\n{code}\n```"
         return "\n\n".join(self.sentence(10, 30) for _ in range(rng.randint(8, 20)))
@@ -96,7 +97,7 @@ class Writer:
     def tool_call(self, call_id: str) -> str:
         tool = self.rng.choice(_TOOLS)
         cmd = f"{self.words(1)} --{self.words(1)} {self.words(1)}"
-        args = json.dumps({"command": cmd}, ensure_ascii=False)
+        args = json.dumps({"command": cmd}, ensure_ascii=False, separators=_COMPACT)
         return json.dumps(
             {
                 "content": self.sentence(3, 8) if self.rng.random() < 0.3 else "",
@@ -106,11 +107,14 @@ class Writer:
                 ],
             },
             ensure_ascii=False,
+            separators=_COMPACT,
         )
 
     def tool_result(self, call_id: str) -> str:
         out = "\n".join(self.words(self.rng.randint(2, 7)) for _ in range(self.rng.randint(1, 4)))
-        return json.dumps({"tool_call_id": call_id, "content": out}, ensure_ascii=False)
+        return json.dumps(
+            {"tool_call_id": call_id, "content": out}, ensure_ascii=False, separators=_COMPACT
+        )
 
     def image(self, size: int) -> str:
         data = base64.b64encode(self.rng.randbytes(size)).decode()

@@ -440,7 +440,12 @@ class SessionList(ScrollView, can_focus=True):
         text.truncate(width, overflow="ellipsis", pad=True)
         if self._view and index == self.cursor:
             cls = "session-list--cursor" if self.has_focus else "session-list--cursor-blurred"
-            text.stylize_before(self._style(cls))
+            cursor = self._style(cls)
+            text.stylize_before(cursor)
+            if cursor.bgcolor is not None:
+                # The parts' own styles carry the list's background: the cursor's goes on top,
+                # so the whole row is highlighted while badges keep their colours.
+                text.stylize(Style(bgcolor=cursor.bgcolor))
         text.stylize_before(base)
         segments = list(text.render(self.app.console))
         return Strip(segments, cell_len(text.plain)).crop_extend(0, width, base)

@@ -877,6 +877,8 @@ class Transcript(ScrollView, can_focus=True):
             self._put_line(0, f"⚠ could not read the session: {self._error}", Style(color="red"))
         elif not self._opened:
             self._put_line(0, "reading session…", Style(dim=True, italic=True))
+        elif self._index_known and not self._count and not self._skipped:
+            self._put_line(0, "no messages in this session", Style(dim=True, italic=True))
         if not self._follow and self._pending:
             plural = "s" if self._pending != 1 else ""
             note = f" {self._pending:,} new message{plural} ↓ (G) "
@@ -885,8 +887,9 @@ class Transcript(ScrollView, can_focus=True):
 
     def _put_line(self, y: int, note: str, style: Style, *, centered: bool = False) -> None:
         width, height = self._viewport()
-        text = Text(note, style=style, no_wrap=True, overflow="ellipsis", end="")
+        text = Text(note, no_wrap=True, overflow="ellipsis", end="")
         text.truncate(width)
+        text.stylize(style)  # a span: Text.render drops a Text's own base style
         pad = (width - text.cell_len) // 2 if centered else 0
         strip = Strip([Segment(" " * pad), *text.render(self.app.console)]).adjust_cell_length(
             width

@@ -1,0 +1,135 @@
+"""Run the zc-sessions benchmarks and write tests/benchmarks/RESULTS.md (and results.json).
+
+    python -m tests.benchmarks.run            # the full run: 1M-message workloads, 5 runs each
+    python -m tests.benchmarks.run --quick    # a smoke pass: a tenth of the sizes, 3 runs
+
+Options: ``--only startup,open,...`` runs some groups; ``--work DIR`` moves the workload cache
+(default /tmp/zc-bench, or $ZC_BENCH_DIR); ``--runs N``. Peers: toolong (``tl``; installed into
+its own venv under /tmp/zc-bench-peers when missing, since it pins an old Textual) and lnav
+(``apt-get install lnav``); a missing peer leaves its column empty, with the reason.
+The quick pass writes RESULTS-quick.md, so it never overwrites the full run's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.benchmarks import bigsession, headless, live, rollback, search, startup
+from tests.benchmarks.context import Ctx, find_toolong, git_facts, install_toolong
+from tests.benchmarks.results import Row, write
+from tests.benchmarks.term import kill_server
+from tests.benchmarks.workloads import ensure
+
+HERE = Path(__file__).resolve().parent
+GROUPS: dict[str, Callable[[Ctx], list[Row]]] = {
+    "startup": startup.run,
+    "open": bigsession.run_open,
+    "paging": bigsession.run_paging,
+    "live": live.run,
+    "search": search.run,
+    "headless": headless.run,
+    "rollback": rollback.run,
+}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m tests.benchmarks.run")
+    p.add_argument("--quick", action="store_true", help="small workloads, 3 runs")
+    p.add_argument("--runs", type=int, help="runs per measurement (default 5, quick 3)")
+    p.add_argument("--only", help="comma-separated groups: " + ",".join(GROUPS))
+    p.add_argument("--work", type=Path,
+                   default=Path(os.environ.get("ZC_BENCH_DIR", "/tmp/zc-bench")))
+    p.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md goes")
+    return p.parse_args(argv)
+
+
+def header(ctx: Ctx, started: datetime, took: float, groups: list[str]) -> str:
+    s = ctx.loads.facts
+    big = s["jsonl"]["big"]
+    git = git_facts()
+    lines = [
+        "# zc-sessions benchmarks" + (" (quick pass)" if ctx.quick else ""),
+        "",
+        f"Run `python -m tests.benchmarks.run{' --quick' if ctx.quick else ''}` "
+        f"from the repo root; it took {took / 60:.1f} min on {started:%Y-%m-%d %H:%M} UTC "
+        f"(groups: {', '.join(groups)}).",
+        "",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}",
+        f"- code: git {git['head']} plus uncommitted changes {git['dirty']}",
+        f"- JSONL workspace: one session of {big['messages']:,} messages "
+        f"({big['bytes'] / 1e6:.0f} MB), {s['jsonl']['small_sessions']:,} small sessions "
+        f"({s['jsonl']['small_bytes'] / 1e6:.0f} MB), a live session",
+        f"- SQLite workspace: {s['sqlite']['sessions']:,} sessions x "
+        f"{s['sqlite']['rows'] // s['sqlite']['sessions']} messages = {s['sqlite']['rows']:,} "
+        f"rows, {s['sqlite']['db_bytes'] / 1e6:.0f} MB with FTS5",
+        f"- {ctx.runs} runs per measurement; medians; ratios are from the same run",
+        "- peers: toolong "
+        + (ctx.toolong or "not available")
+        + ", lnav "
+        + (ctx.lnav or "not available"),
+        "- every time is 'as a person sees it' (tmux 120x40, capture-pane polled every 5 ms)"
+        " unless the row says 'headless' (Textual run_test, in-process) or 'storage'",
+    ]
+    lines += [f"- note: {n}" for n in ctx.notes]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    groups = args.only.split(",") if args.only else list(GROUPS)
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        print(f"unknown groups: {unknown}; known: {list(GROUPS)}", file=sys.stderr)
+        return 2
+    started, t0 = datetime.now(UTC), time.monotonic()
+    loads = ensure(args.work, args.quick)
+    toolong = find_toolong() or install_toolong()
+    ctx = Ctx(loads=loads, runs=args.runs or (3 if args.quick else 5), quick=args.quick,
+              toolong=toolong, lnav=shutil.which("lnav"))
+    if toolong is None:
+        ctx.notes.append("toolong could not be installed: its columns are empty")
+    if ctx.lnav is None:
+        ctx.notes.append("lnav is not installed (apt-get install lnav): its columns are empty")
+    rows: list[Row] = []
+    stem = "RESULTS-quick" if args.quick else "RESULTS"
+    for g in groups:
+        print(f"== {g}", flush=True)
+        try:
+            got = GROUPS[g](ctx)
+        except Exception as err:  # one broken group must not lose the others
+            traceback.print_exc()
+            got = [Row(what=f"{g}: could not run", target="—", unit="s", ours=[], met=None,
+                       reason=f"{type(err).__name__}: {str(err).splitlines()[0][:300]}",
+                       group=g)]
+        finally:
+            kill_server()
+        for r in got:
+            print(f"   {r.what}: {r.ours_median} {r.unit} met={r.met} {r.reason}", flush=True)
+        rows += got
+        md, _ = write(rows, out_dir=args.out, header=header(ctx, started, time.monotonic() - t0,
+                      groups), meta={"args": vars(args) | {"work": str(args.work),
+                                                           "out": str(args.out)},
+                                     "facts": loads.facts, "git": git_facts()},
+                      findings=_findings(args.out), stem=stem)
+    print(f"wrote {md}")
+    return 0
+
+
+def _findings(out: Path) -> str:
+    """Profile findings are written by hand after a run, in FINDINGS.md beside the results."""
+    path = out / "FINDINGS.md"
+    return path.read_text() if path.exists() else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
