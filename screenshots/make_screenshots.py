@@ -343,20 +343,29 @@ async def take(shot: Shot, tmp: Path) -> Path:
     return Path(name)
 
 
+def for_png(svg: Path) -> bytes:
+    """The SVG as the converters should draw it (the .svg file itself is left as Textual wrote it).
+
+    Both converters drop the leading no-break spaces of a ``<text>`` (``live-demo  running``
+    would print as ``live-demorunning``): plain spaces with ``xml:space="preserve"`` keep every
+    cell. Fira Code is named but rarely installed (the SVG loads it from the web); cairosvg then
+    picks a proportional font, so name a monospace one that Debian ships.
+    """
+    text = svg.read_text(encoding="utf-8").replace("&#160;", " ")
+    text = text.replace("<svg ", '<svg xml:space="preserve" ', 1)
+    text = text.replace(
+        "font-family: Fira Code, monospace;", "font-family: DejaVu Sans Mono, monospace;"
+    )
+    return text.encode("utf-8")
+
+
 def converter() -> Callable[[Path, Path], None] | None:
     """SVG -> PNG with rsvg-convert, else cairosvg; None if neither is there."""
     rsvg = shutil.which("rsvg-convert")
     if rsvg is not None:
 
         def run_rsvg(svg: Path, png: Path) -> None:
-            # librsvg drops the leading no-break spaces of a <text>: keep every space instead.
-            text = svg.read_text(encoding="utf-8").replace("&#160;", " ")
-            text = text.replace("<svg ", '<svg xml:space="preserve" ', 1)
-            subprocess.run(
-                [rsvg, "--format=png", "-o", str(png)],
-                input=text.encode("utf-8"),
-                check=True,
-            )
+            subprocess.run([rsvg, "--format=png", "-o", str(png)], input=for_png(svg), check=True)
 
         return run_rsvg
     try:
@@ -365,7 +374,7 @@ def converter() -> Callable[[Path, Path], None] | None:
         return None
 
     def run_cairo(svg: Path, png: Path) -> None:
-        cairosvg.svg2png(url=str(svg), write_to=str(png))
+        cairosvg.svg2png(bytestring=for_png(svg), write_to=str(png))
 
     return run_cairo
 

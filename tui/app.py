@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -180,11 +180,15 @@ class ZcSessionsApp(App[int]):
                 yield self.search_pane
         yield self.footer
 
-    def on_resize(self) -> None:
-        self.footer.compact = self.size.width < 100
+    def on_resize(self, event: events.Resize) -> None:
+        # ``event.size``: this handler runs before App's own, so ``self.size`` is still the old.
+        self._fit_footer(event.size.width)
+
+    def _fit_footer(self, width: int) -> None:
+        self.footer.compact = width < 100
 
     def on_mount(self) -> None:
-        self.on_resize()
+        self._fit_footer(self.size.width)
         both = len(self.workspace.backends) > 1
         self.sessions.show_backend = both
         self.search_pane.show_backend = both

@@ -127,3 +127,23 @@ async def test_the_open_session_vanishing_is_not_an_error(open_ws: OpenWs) -> No
         await wait_for(pilot, lambda: "discord_guild42_ch7_erin" not in shown_keys(app))
         await settle(pilot)
         assert not [n for n in app._notifications if n.severity == "error"], notices(app)
+
+
+async def test_the_footer_fits_the_new_width_after_a_resize(open_ws: OpenWs) -> None:
+    ws = open_ws("jsonl-workspace")
+    async with make_app(ws).run_test(size=SIZE) as pilot:
+        app = await open_session(pilot, "gw_a1b2c3")
+        assert not app.footer.compact
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        assert app.footer.compact
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert not app.footer.compact
+
+
+async def test_no_session_open_is_not_reading() -> None:
+    app = TranscriptApp(None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle_transcript(pilot)
+        assert "reading session" not in "\n".join(screen_lines(app.transcript))

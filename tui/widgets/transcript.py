@@ -875,7 +875,7 @@ class Transcript(ScrollView, can_focus=True):
         """Status lines drawn over the viewport: errors, loading, the new-messages marker."""
         if self._error is not None:
             self._put_line(0, f"⚠ could not read the session: {self._error}", Style(color="red"))
-        elif not self._opened:
+        elif not self._opened and self._key is not None:
             self._put_line(0, "reading session…", Style(dim=True, italic=True))
         elif self._index_known and not self._count and not self._skipped:
             self._put_line(0, "no messages in this session", Style(dim=True, italic=True))
