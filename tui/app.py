@@ -52,7 +52,7 @@ from tui.messages import (
     SessionsListed,
     SessionsUpdated,
 )
-from tui.screens.confirm import ConfirmScreen, confirm_plan
+from tui.screens.confirm import ConfirmScreen, confirm_plan, undo_blocked_note
 from tui.screens.help import HelpScreen, rows_of
 from tui.screens.rename import RenameScreen
 from tui.widgets.header import HeaderInfo, WorkspaceHeader
@@ -666,6 +666,9 @@ class ZcSessionsApp(App[int]):
             meta=message.meta,
             now=self.clock(),
             start=message.start,
+            undo_blocked=undo_blocked_note(
+                message.action, message.ref.backend, self.workspace.sessions_dir
+            ),
         )
         if message.action == "rollback" and not message.plan.removed:
             self.notify("rollback: nothing to remove", severity="warning")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -106,6 +107,17 @@ DAEMON_NOTE = (
     "the model sees this edit only after a restart or reconnect."
 )
 UNDO_NOTE = "Undo with ctrl+z (the removed text is kept in the undo journal)."
+DB_IN_USE_NOTE = (
+    "Undo cannot bring this file back while sessions.db is in use in this folder (a new *.jsonl "
+    "beside it can make ZeroClaw refuse its store); its bytes stay in the undo journal."
+)
+
+
+def undo_blocked_note(action: str, backend: str, sessions_dir: Path) -> str | None:
+    """Deleting a JSONL file beside an SQLite store: undo would have to create a new *.jsonl."""
+    if action == "delete" and backend == "jsonl" and (sessions_dir / "sessions.db").exists():
+        return DB_IN_USE_NOTE
+    return None
 
 
 def risk_warnings(meta: SessionMetadata | None, now: datetime) -> tuple[str, ...]:
@@ -132,9 +144,12 @@ def _question(action: str, key: str, report: EditReport, start: int | None) -> s
     if action == "delete":
         extra = f" and {lines} unreadable line(s)" if lines else ""
         return f"Delete session {name}, its {n} message(s){extra}?"
+    if report.backend == "sqlite":
+        return f"Compact {name}: check and repair the search index and message counts?"
     if n or lines:
-        return f"Compact {name}: remove these {n} message(s) and {lines} unreadable line(s)?"
-    return f"Compact {name}: nothing will be removed. Rewrite it anyway?"
+        extra = f"{n} message(s) and " if n else ""
+        return f"Compact {name}: remove these {extra}{lines} unreadable line(s)?"
+    return f"Compact {name}: every line is readable; nothing will be removed. Go ahead?"
 
 
 def confirm_plan(
@@ -145,10 +160,12 @@ def confirm_plan(
     meta: SessionMetadata | None,
     now: datetime,
     start: int | None = None,
+    undo_blocked: str | None = None,
 ) -> ConfirmPlan:
-    """The dialog for ``action`` on ``key``, from its dry run."""
+    """The dialog for ``action`` on ``key``, from its dry run. ``undo_blocked`` says why undo
+    could not put this edit back, when it could not."""
     title = f"{action.capitalize()} {one_line(key, 80)} [{report.backend}]"
-    notes = (*(one_line(w, 300) for w in report.warnings), UNDO_NOTE)
+    notes = (*(one_line(w, 300) for w in report.warnings), undo_blocked or UNDO_NOTE)
     return ConfirmPlan(
         title=title,
         question=_question(action, key, report, start),
