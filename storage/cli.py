@@ -429,10 +429,12 @@ def cmd_delete(ws: Workspace, args: argparse.Namespace) -> int:
             print("cancelled")
             return 1
     report = backend.delete_session(key)
-    print(
-        f"deleted {one_line(key)} [{backend.backend_name}] ({len(report.removed)} messages); "
-        f"undo with: {PROG} undo {one_line(key)}"
-    )
+    print(f"deleted {one_line(key)} [{backend.backend_name}] ({len(report.removed)} messages)")
+    if backend.backend_name == "jsonl" and (ws.sessions_dir / "sessions.db").exists():
+        print("  note: undo cannot recreate a *.jsonl file while sessions.db is in use here;")
+        print("  its bytes stay in the undo journal")
+    else:
+        print(f"  undo with: {PROG} undo {one_line(key)}")
     return 0
 
 
