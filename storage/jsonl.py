@@ -918,6 +918,8 @@ class JsonlBackend:
                 if grown:
                     report = self._removal(action, stem, idx, cut, blob + grown, attempt, False)
                     self.journal.append_blob(entry, b"", sync=True)
+                    # the entry lists what really went, the appended messages too
+                    entry = entry.model_copy(update={"removed": report.removed})
                 idx.cut(idx.line_at(cut), fd)
                 entry = self.journal.set_status(
                     entry, "done", grown=len(grown), sha256=_sha256(blob + grown)

@@ -1099,19 +1099,39 @@ class SqliteBackend:
             return []
         where, args = ("WHERE m.session_key = ?", (key,)) if key is not None else ("", ())
         sql = (
-            "SELECT m.session_key, m.message_count,"
+            "SELECT m.session_key, m.message_count, m.last_activity,"
             " (SELECT COUNT(*) FROM sessions s WHERE s.session_key = m.session_key)"
             f" FROM session_metadata m {where}"
         )
         with self._write("compact") as conn:
-            drift = [(k, n, true) for k, n, true in conn.execute(sql, args) if n != true]
+            drift = [
+                (k, n, want)
+                for k, n, last, true in conn.execute(sql, args).fetchall()
+                if n != true and n != (want := true - self._in_flight(conn, k, last))
+            ]
             if not dry_run:
                 conn.executemany(
                     "UPDATE session_metadata SET message_count = ? WHERE session_key = ?",
-                    [(true, k) for k, _, true in drift],
+                    [(want, k) for k, _, want in drift],
                 )
                 self._commit(conn, None)
-        return [f"{k}: message_count {n} → {true}" for k, n, true in drift]
+        return [f"{k}: message_count {n} → {want}" for k, n, want in drift]
+
+    def _in_flight(self, conn: sqlite3.Connection, key: str, last_activity: object) -> int:
+        """Rows of appends whose second statement (the metadata upsert) has not run yet.
+
+        ZeroClaw's append is an INSERT, then an upsert that counts the row, with the same
+        timestamp; between the two (the upsert may wait up to the busy timeout behind us) the
+        row is newer than ``last_activity``. Counting it now would count it twice."""
+        if not isinstance(last_activity, str):
+            return 0
+        recent = rfc3339(datetime.now(UTC) - timedelta(milliseconds=2 * BUSY_TIMEOUT_MS))
+        (n,) = conn.execute(
+            "SELECT COUNT(*) FROM sessions WHERE session_key = ? AND created_at > ?"
+            " AND created_at > ?",
+            (key, last_activity, recent),
+        ).fetchone()
+        return int(n)
 
     # --- undo ----------------------------------------------------------------------------------
 
@@ -1127,6 +1147,7 @@ class SqliteBackend:
             return self._report(
                 f"undo {entry.action}",
                 entry.key,
+                journal_id=entry.id,
                 warnings=("the edit never reached the database (interrupted); nothing to undo",),
             )
         if entry.action in REMOVING_ACTIONS:
@@ -1138,7 +1159,9 @@ class SqliteBackend:
         else:
             raise StorageError(f"cannot undo {entry.action!r}")
         self.journal.set_status(entry, "undone")
-        return self._report(f"undo {entry.action}", entry.key, warnings=tuple(warnings))
+        return self._report(
+            f"undo {entry.action}", entry.key, journal_id=entry.id, warnings=tuple(warnings)
+        )
 
     def _check_entry(self, entry: JournalEntry) -> None:
         if entry.backend != "sqlite" or entry.store != str(self.sessions_dir.resolve()):

@@ -39,6 +39,8 @@ class Row:
     commands: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     group: str = ""
+    suite: str = ""  # the runner group that made the row (``--only`` re-runs replace by suite)
+    measured_at: str = ""
 
     @property
     def ours_median(self) -> float | None:
@@ -95,6 +97,8 @@ def details(rows: Sequence[Row]) -> str:
     out = []
     for n, r in enumerate(rows, 1):
         out.append(f"### {n}. {r.what}\n")
+        if r.measured_at:
+            out.append(f"- measured: {r.measured_at} (runner group `{r.suite}`)")
         if r.how:
             out.append(f"- how: {r.how}")
         for c in r.commands:
@@ -108,6 +112,15 @@ def details(rows: Sequence[Row]) -> str:
             out.append(f"- {k}: {v}")
         out.append("")
     return "\n".join(out)
+
+
+def load_rows(path: Path) -> list[Row]:
+    """The rows of an earlier results JSON (empty when there is none)."""
+    if not path.exists():
+        return []
+    names = set(Row.__dataclass_fields__)
+    data = json.loads(path.read_text())
+    return [Row(**{k: v for k, v in r.items() if k in names}) for r in data.get("rows", [])]
 
 
 def write(

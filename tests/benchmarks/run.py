@@ -13,6 +13,7 @@ The quick pass writes RESULTS-quick.md, so it never overwrites the full run's ta
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from tests.benchmarks import bigsession, headless, live, rollback, search, startup
 from tests.benchmarks.context import Ctx, find_toolong, git_facts, install_toolong
-from tests.benchmarks.results import Row, write
+from tests.benchmarks.results import Row, load_rows, write
 from tests.benchmarks.term import kill_server
 from tests.benchmarks.workloads import ensure
 
@@ -49,6 +50,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work", type=Path,
                    default=Path(os.environ.get("ZC_BENCH_DIR", "/tmp/zc-bench")))
     p.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md goes")
+    p.add_argument("--render", action="store_true",
+                   help="only re-write RESULTS.md from results.json and FINDINGS.md")
     return p.parse_args(argv)
 
 
@@ -65,7 +68,8 @@ def header(ctx: Ctx, started: datetime, took: float, groups: list[str]) -> str:
         "",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}",
-        f"- code: git {git['head']} plus uncommitted changes {git['dirty']}",
+        f"- code: git {git['head']} at the end of this run; each row's detail says the commit "
+        "(and any uncommitted storage/ or tui/ change) it was measured at",
         f"- JSONL workspace: one session of {big['messages']:,} messages "
         f"({big['bytes'] / 1e6:.0f} MB), {s['jsonl']['small_sessions']:,} small sessions "
         f"({s['jsonl']['small_bytes'] / 1e6:.0f} MB), a live session",
@@ -91,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown groups: {unknown}; known: {list(GROUPS)}", file=sys.stderr)
         return 2
+    if args.render:
+        return render(args)
     started, t0 = datetime.now(UTC), time.monotonic()
     loads = ensure(args.work, args.quick)
     toolong = find_toolong() or install_toolong()
@@ -100,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         ctx.notes.append("toolong could not be installed: its columns are empty")
     if ctx.lnav is None:
         ctx.notes.append("lnav is not installed (apt-get install lnav): its columns are empty")
-    rows: list[Row] = []
     stem = "RESULTS-quick" if args.quick else "RESULTS"
+    # --only re-runs some groups: the other groups' rows of the last run stay in the table.
+    kept = load_rows(args.out / f"{stem.lower()}.json") if args.only else []
+    fresh: dict[str, list[Row]] = {}
     for g in groups:
         print(f"== {g}", flush=True)
         try:
@@ -113,14 +121,35 @@ def main(argv: list[str] | None = None) -> int:
                        group=g)]
         finally:
             kill_server()
+        git = git_facts()
+        dirty = json.loads(git["dirty"])
+        code = [d for d in dirty if d[3:].startswith(("storage/", "tui/"))]
+        stamp = (datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+                 + f", git {git['head']}" + (f" with uncommitted {code}" if code else ""))
         for r in got:
+            r.suite, r.measured_at = g, stamp
             print(f"   {r.what}: {r.ours_median} {r.unit} met={r.met} {r.reason}", flush=True)
-        rows += got
+        fresh[g] = got
+        rows = [r for s in GROUPS for r in (fresh[s] if s in fresh else
+                                            [k for k in kept if k.suite == s])]
         md, _ = write(rows, out_dir=args.out, header=header(ctx, started, time.monotonic() - t0,
                       groups), meta={"args": vars(args) | {"work": str(args.work),
                                                            "out": str(args.out)},
                                      "facts": loads.facts, "git": git_facts()},
                       findings=_findings(args.out), stem=stem)
+    print(f"wrote {md}")
+    return 0
+
+
+def render(args: argparse.Namespace) -> int:
+    """RESULTS.md again from the raw JSON (after FINDINGS.md was edited): nothing is measured."""
+    stem = "RESULTS-quick" if args.quick else "RESULTS"
+    raw = args.out / f"{stem.lower()}.json"
+    data = json.loads(raw.read_text())
+    md = args.out / f"{stem}.md"
+    head = md.read_text().split("\n| # |", 1)[0].rstrip() if md.exists() else "# zc-sessions"
+    write(load_rows(raw), out_dir=args.out, header=head, meta=data["meta"],
+          findings=_findings(args.out), stem=stem)
     print(f"wrote {md}")
     return 0
 

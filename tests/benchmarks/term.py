@@ -129,11 +129,16 @@ class Pane:
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
         cd = f"cd {shlex.quote(str(self.cwd))} && " if self.cwd else ""
         command = f"{cd}exec env {env} {shlex.join(self.argv)}"
-        self.started = time.perf_counter()
-        tmux(
-            "new-session", "-d", "-s", self.name, "-x", str(self.width), "-y", str(self.height),
-            command,
-        )
+        for attempt in range(5):  # a tmux server that is just shutting down refuses once
+            self.started = time.perf_counter()
+            try:
+                tmux("new-session", "-d", "-s", self.name, "-x", str(self.width),
+                     "-y", str(self.height), command)
+                break
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.3)
         return self.started
 
     def capture(self) -> str:
