@@ -1002,7 +1002,7 @@ class JsonlBackend:
     ) -> tuple[Path, int, str]:
         """A temp file beside ``path`` (no ``.jsonl`` in its name) with the pieces, fsynced,
         with the old file's mode and, where allowed, owner. Returns (path, size, sha256)."""
-        tmp = path.with_name(f".{sanitize_key(stem)}.zc-{tag}-{secrets.token_hex(4)}.tmp")
+        tmp = _temp_name(path, stem, f"{tag}-{secrets.token_hex(4)}")
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         digest, size = hashlib.sha256(), 0
         try:
@@ -1033,12 +1033,25 @@ class JsonlBackend:
         return _carry_over(fd, st.st_size, path)
 
     def _rewrite(
-        self, stem: str, path: Path, fd: int, st: os.stat_result, pieces: Sequence[Piece]
+        self,
+        stem: str,
+        path: Path,
+        fd: int,
+        st: os.stat_result,
+        pieces: Sequence[Piece],
+        entry: JournalEntry | None = None,
     ) -> int:
-        """Replace the file by ``pieces`` (no journal: nothing of the old file is dropped)."""
+        """Replace the file by ``pieces`` (no journal: nothing of the old file is dropped).
+
+        With ``entry`` (an undo), the temp file is recorded in the entry before the swap: a
+        crash after the rename then leaves the file named by that inode, and the next undo
+        sees the work is done instead of doing it twice."""
         end = _end_bytes(fd, st.st_size)
-        tmp, _, _ = self._write_temp(path, stem, fd, st, pieces, "restore")
+        tag = "restore" if entry is None else f"restore-{entry.id}"
+        tmp, _, _ = self._write_temp(path, stem, fd, st, pieces, tag)
         try:
+            if entry is not None:
+                self._note_restore(entry, tmp)
             carried = self._swap(path, fd, st, tmp, end)
         except _Changed:
             raise SessionChangedError(
@@ -1048,6 +1061,21 @@ class JsonlBackend:
             tmp.unlink(missing_ok=True)
         self._forget(stem)
         return carried
+
+    def _note_restore(self, entry: JournalEntry, tmp: Path) -> None:
+        self.journal.set_status(entry, entry.status, restore_inode=os.stat(tmp).st_ino)
+
+    def _restored_already(self, entry: JournalEntry, path: Path) -> bool:
+        """An undo of ``entry`` was interrupted after its temp file became the session.
+
+        Its temp files (named after the entry) are gone afterwards, whatever the answer."""
+        for tmp in path.parent.glob(f".{sanitize_key(entry.key)}.zc-restore-{entry.id}-*.tmp"):
+            tmp.unlink(missing_ok=True)
+        inode = entry.payload.get("restore_inode")
+        try:
+            return inode is not None and os.stat(path).st_ino == inode
+        except FileNotFoundError:
+            return False
 
     # --- compact ------------------------------------------------------------------------
 
@@ -1217,6 +1245,15 @@ class JsonlBackend:
         undo = self._undoers().get(entry.action)
         if undo is None:
             raise StorageError(f"cannot undo a {entry.action!r} of a JSONL session")
+        if self._restored_already(entry, path):
+            self.journal.set_status(entry, "undone")
+            self._forget(entry.key)
+            return self._report(
+                "restore",
+                entry.key,
+                journal_id=entry.id,
+                warnings=("an interrupted undo had already put the lines back",),
+            )
         if entry.status == "pending" and not self._edit_happened(entry, path):
             self.journal.discard(entry)
             return self._report(
@@ -1265,7 +1302,7 @@ class JsonlBackend:
     def _undo_cut(self, entry: JournalEntry, path: Path) -> list[str]:
         p, blob = entry.payload, self.journal.blob(entry)
         offset, added = int(p["offset"]), int(p.get("new_length", 0))
-        with _open(path, entry.key, os.O_RDWR | os.O_APPEND) as (fd, st):
+        with _open(path, entry.key) as (fd, st):
             before = read_at(fd, offset - p["before_len"], p["before_len"])
             if st.st_size < offset + added or _sha256(before) != p["before_sha256"]:
                 raise StorageError(
@@ -1276,20 +1313,14 @@ class JsonlBackend:
                 raise StorageError(
                     f"the last message of {entry.key!r} was changed again since; undo refused"
                 )
-            if st.st_size == offset + added:
-                with _appends_held_off(fd):
-                    if added and not _unchanged(fd, path, st):
-                        raise SessionChangedError(
-                            f"session {entry.key!r} changed during the undo; try again"
-                        )
-                    if added:
-                        os.ftruncate(fd, offset)
-                    _write_all(fd, blob)
-                return []
+            # Always a new file and a rename, never an append in place: a crash in the middle
+            # of writing the lines back would leave part of them, and a second undo would
+            # then put them back twice.
             grown = st.st_size - offset - added
-            self._rewrite(
-                entry.key, path, fd, st, [(0, offset), blob, (offset + added, st.st_size)]
-            )
+            pieces: list[Piece] = [(0, offset), blob, (offset + added, st.st_size)]
+            self._rewrite(entry.key, path, fd, st, pieces, entry)
+        if not grown:
+            return []
         return [
             f"the session grew by {grown} bytes since the {entry.action}: the removed lines "
             "were put back at their old place, in front of what was written since"
@@ -1304,24 +1335,41 @@ class JsonlBackend:
                     f"session {entry.key!r} was changed since the compact (not only appended "
                     "to); the dropped lines cannot be put back safely"
                 )
-            self._rewrite(entry.key, path, fd, st, _reinsert(p["pieces"], blob, st.st_size))
+            pieces = _reinsert(p["pieces"], blob, st.st_size)
+            self._rewrite(entry.key, path, fd, st, pieces, entry)
         return []
 
     def _undo_delete(self, entry: JournalEntry, path: Path) -> list[str]:
         p, blob = entry.payload, self.journal.blob(entry)
         if path.exists():
             with _open(path, entry.key) as (fd, st):
-                self._rewrite(entry.key, path, fd, st, [blob, (0, st.st_size)])
+                self._rewrite(entry.key, path, fd, st, [blob, (0, st.st_size)], entry)
             warning = [
                 "ZeroClaw wrote to this session since the delete: the old lines went in front"
             ]
         else:
             self._check_new_file(path)
-            _create(path, blob, int(p["mode"]))
+            self._recreate(entry, path, blob, int(p["mode"]))
             warning = []
         if p.get("name"):
             self._rename(entry.key, str(p["name"]))
         return warning
+
+    def _recreate(self, entry: JournalEntry, path: Path, blob: bytes, mode: int) -> None:
+        """Bring a deleted file back whole or not at all: a temp file, then a hard link."""
+        tmp = _temp_name(path, entry.key, f"restore-{entry.id}-{secrets.token_hex(4)}")
+        try:
+            _create(tmp, blob, mode)
+            self._note_restore(entry, tmp)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise SessionChangedError(
+                    f"session {entry.key!r} was created again during the undo; try again"
+                ) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
 
     # --- search -------------------------------------------------------------------------
 
@@ -1606,6 +1654,11 @@ def _append_line_safe(path: Path, data: bytes) -> None:
         _write_all(fd, data)
     finally:
         os.close(fd)
+
+
+def _temp_name(path: Path, stem: str, tag: str) -> Path:
+    """A hidden temp file beside ``path``, with no ``.jsonl`` in its name (ZeroClaw ignores it)."""
+    return path.with_name(f".{sanitize_key(stem)}.zc-{tag}.tmp")
 
 
 def _create(path: Path, data: bytes, mode: int) -> None:

@@ -75,8 +75,8 @@ class ChangeFeed:
         self,
         sessions_dir: Path,
         *,
-        debounce_ms: int = 50,
-        step_ms: int = 20,
+        debounce_ms: int = 20,
+        step_ms: int = 5,
         poll_interval: float = 1.0,
         force_polling: bool = False,
     ) -> None:

@@ -9,13 +9,16 @@ read with ``changes_since`` from the cursor of what is shown, and the list metad
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -57,7 +60,7 @@ from tui.screens.help import HelpScreen, rows_of
 from tui.screens.rename import RenameScreen
 from tui.widgets.header import HeaderInfo, WorkspaceHeader
 from tui.widgets.search_pane import SearchPane
-from tui.widgets.session_list import SORT_LABELS, SessionList, source_label
+from tui.widgets.session_list import SORT_LABELS, SessionList, no_gc, source_label
 from tui.widgets.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -133,6 +136,10 @@ class ZcSessionsApp(App[int]):
         self._dirty_lock = threading.Lock()
         self._dirty: set[str] = set()
         self._refreshing = False
+        self._count_lock = threading.Lock()
+        self._count_queue: deque[SessionRef] = deque()
+        self._counting = False
+        self._prefetched: Future[list[SessionMetadata]] | None = None
         self._search_generation = 0
         self._search_cancel = threading.Event()
         self._feed: ChangeFeed | None = None
@@ -225,11 +232,35 @@ class ZcSessionsApp(App[int]):
             raise StorageError(f"the {name} store is not open")
         return backend
 
+    def prefetch_listing(self) -> None:
+        """Start listing every session now, in a thread, while Textual starts up (run_app)."""
+        future: Future[list[SessionMetadata]] = Future()
+
+        def job() -> None:
+            try:
+                with no_gc():
+                    listing = self._listing(None)
+                future.set_result(listing)
+            except BaseException as err:  # handed to the listing worker, which reports it
+                future.set_exception(err)
+
+        self._prefetched = future
+        threading.Thread(target=job, name="zc-listing", daemon=True).start()
+
+    def _listing(self, only: BackendName | None) -> list[SessionMetadata]:
+        backends = [b for b in self.workspace.backends if only is None or b.backend_name == only]
+        return [m for b in backends for m in b.list_sessions_with_metadata()]
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="listing")
     def _list_sessions(self, only: BackendName | None = None) -> None:
         """Every session's metadata, without counting anything."""
         backends = [b for b in self.workspace.backends if only is None or b.backend_name == only]
-        metas = [m for b in backends for m in b.list_sessions_with_metadata()]
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and only is None:
+            metas = prefetched.result()
+        else:
+            with no_gc():
+                metas = self._listing(only)
         self.post_message(SessionsListed(frozenset(b.backend_name for b in backends), metas))
 
     @on(SessionsListed)
@@ -248,11 +279,10 @@ class ZcSessionsApp(App[int]):
             self._show_title()
 
     def _after_list_change(self) -> None:
+        # Counts are not read here: the list asks for the rows it paints (CountsWanted).
         self.header.sessions = self.sessions.total
         self._update_list_status()
         self._show_title()
-        if uncounted := self.sessions.uncounted():
-            self._fill_counts(uncounted)
 
     def _update_list_status(self) -> None:
         lst = self.sessions
@@ -261,26 +291,57 @@ class ZcSessionsApp(App[int]):
         text = f" {count} session{'s' if total != 1 else ''} · by {lst.sort_mode}"
         self.list_status.update(Text(text))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="counts")
-    def _fill_counts(self, refs: list[SessionRef]) -> None:
-        """Count messages lazily, shown sessions first, posting batches as they come."""
+    @on(SessionList.CountsWanted)
+    def _counts_wanted(self, message: SessionList.CountsWanted) -> None:
+        with self._count_lock:
+            if message.urgent:  # rows on screen now go before older requests
+                self._count_queue.extendleft(reversed(message.refs))
+            else:
+                self._count_queue.extend(message.refs)
+            start = not self._counting
+            self._counting = True
+        if start:
+            self._fill_counts()
+
+    def _next_to_count(self) -> SessionRef | None:
+        with self._count_lock:
+            if self._count_queue:
+                return self._count_queue.popleft()
+            self._counting = False
+            return None
+
+    @work(thread=True, exit_on_error=False, group="counts")
+    def _fill_counts(self) -> None:
+        """Count the sessions asked for (newest request first), posting batches as they come."""
         worker = get_current_worker()
         counts: dict[SessionRef, int] = {}
         unreadable: dict[SessionRef, bool] = {}
         flushed = time.monotonic()
-        for ref in refs:
+        try:
+            while (ref := self._next_to_count()) is not None:
+                if worker.is_cancelled:
+                    return
+                self._count_into(ref, counts, unreadable)
+                if time.monotonic() - flushed > COUNT_BATCH_SECS:
+                    self.post_message(CountsFilled(counts, unreadable))
+                    counts, unreadable, flushed = {}, {}, time.monotonic()
+        finally:
             if worker.is_cancelled:
-                return
-            found = self._count_one(ref)
-            if found is not None:
-                counts[ref] = found[0]
-                if found[1] is not None:
-                    unreadable[ref] = found[1]
-            if time.monotonic() - flushed > COUNT_BATCH_SECS:
-                self.post_message(CountsFilled(counts, unreadable))
-                counts, unreadable, flushed = {}, {}, time.monotonic()
+                with self._count_lock:
+                    self._counting = False
         if counts:
             self.post_message(CountsFilled(counts, unreadable))
+
+    def _count_into(
+        self, ref: SessionRef, counts: dict[SessionRef, int], unreadable: dict[SessionRef, bool]
+    ) -> None:
+        if ref == self.open_ref:
+            return  # the transcript indexes it (with progress) and hands the count over
+        found = self._count_one(ref)
+        if found is not None:
+            counts[ref] = found[0]
+            if found[1] is not None:
+                unreadable[ref] = found[1]
 
     def _count_one(self, ref: SessionRef) -> tuple[int, bool | None] | None:
         """(message count, has unreadable lines) of one session; None if it is gone."""
@@ -407,7 +468,12 @@ class ZcSessionsApp(App[int]):
 
     @on(Transcript.CountChanged)
     @on(Transcript.FollowChanged)
+    @on(Transcript.IndexProgress)
     def _transcript_status(self) -> None:
+        t, ref = self.transcript, self.open_ref
+        if t.index_known and ref is not None and (row := self.sessions.row(ref)) is not None:
+            if row.count != t.count or row.stale:  # the transcript counted it: the list has it
+                self.sessions.set_counts({ref: t.count})
         self._show_title()
 
     def _show_title(self) -> None:
@@ -421,7 +487,17 @@ class ZcSessionsApp(App[int]):
         else:
             t = self.transcript
             count = t.count if t.index_known else row.count
-            label.update(session_title(row.meta, count, t.follow, t.pending_new))
+            indexing = t.indexing if count is None or t.jump_pending else None
+            label.update(
+                session_title(
+                    row.meta,
+                    count,
+                    t.follow,
+                    t.pending_new,
+                    indexing=indexing,
+                    jump_waits=t.jump_pending,
+                )
+            )
 
     # --- live tail -------------------------------------------------------------------------------
 
@@ -845,7 +921,13 @@ def describe_error(error: BaseException | None) -> str:
 
 
 def session_title(
-    meta: SessionMetadata, count: int | None, follow: bool = True, pending: int = 0
+    meta: SessionMetadata,
+    count: int | None,
+    follow: bool = True,
+    pending: int = 0,
+    *,
+    indexing: float | None = None,
+    jump_waits: bool = False,
 ) -> Text:
     """The line above the transcript: who, its state, whether it follows, then where from."""
     text = Text(" ")
@@ -861,6 +943,9 @@ def session_title(
     if count is not None:
         details.append(f"{count} msgs")
     text.append("  " + " · ".join(details), "dim")
+    if indexing is not None:
+        waits = " — jumps when done" if jump_waits else ""
+        text.append(f"  indexing… {min(99, int(indexing * 100))}%{waits}", "yellow")
     return text
 
 
@@ -960,6 +1045,9 @@ def run_app(
         return 1
     try:
         app = ZcSessionsApp(ws, session=session, stuck_after=stuck_after, journal=journal)
+        app.prefetch_listing()
+        # What is loaded by now lives as long as the app: keep it out of every collection.
+        gc.freeze()
         app.run()
         return app.return_code or 0
     finally:

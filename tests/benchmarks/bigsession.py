@@ -71,69 +71,117 @@ def _open_rows(ctx: Ctx, samples: dict[str, list[dict[str, float]]], only: Path)
     n = ctx.loads.facts["jsonl"]["big"]["messages"]
     mb = ctx.loads.facts["jsonl"]["big"]["bytes"] / 1e6
     zc = _col(samples["zc"], "visible")
-    how = (f"tmux 120x40 from spawn until '{LAST_MARK}' (in the last message) is on screen; "
-           "the programs take turns, after one warm-up each")
+    how = (
+        f"tmux 120x40 from spawn until '{LAST_MARK}' (in the last message) is on screen; "
+        "the programs take turns, after one warm-up each"
+    )
     rows = []
     for peer in ("toolong", "lnav"):
         if peer not in samples:
-            rows.append(Row(what=f"open the {n:,}-message session to its last message", unit="s",
-                            target=f"<= 0.5x {peer}", ours=zc, met=None,
-                            reason=f"{peer} is not available", group="open"))
+            rows.append(
+                Row(
+                    what=f"open the {n:,}-message session to its last message",
+                    unit="s",
+                    target=f"<= 0.5x {peer}",
+                    ours=zc,
+                    met=None,
+                    reason=f"{peer} is not available",
+                    group="open",
+                )
+            )
             continue
         theirs = _col(samples[peer], "visible")
         ratio = median(zc) / median(theirs)  # type: ignore[operator]
-        rows.append(Row(
-            what=f"open the {n:,}-message session ({mb:.0f} MB) to its last message visible",
-            target=f"<= 0.5x {peer}'s time", unit="s", ours=zc, peer=theirs, peer_name=peer,
-            ratio=ratio, met=ratio <= 0.5, reason=f"{ratio:.2f}x {peer}", how=how,
-            commands=[f"zc-sessions --workspace {ctx.loads.jsonl} --session {BIG_KEY}",
-                      f"{'tl' if peer == 'toolong' else 'lnav'} {ctx.loads.big_file}"],
-            group="open",
-        ))
+        rows.append(
+            Row(
+                what=f"open the {n:,}-message session ({mb:.0f} MB) to its last message visible",
+                target=f"<= 0.5x {peer}'s time",
+                unit="s",
+                ours=zc,
+                peer=theirs,
+                peer_name=peer,
+                ratio=ratio,
+                met=ratio <= 0.5,
+                reason=f"{ratio:.2f}x {peer}",
+                how=how,
+                commands=[
+                    f"zc-sessions --workspace {ctx.loads.jsonl} --session {BIG_KEY}",
+                    f"{'tl' if peer == 'toolong' else 'lnav'} {ctx.loads.big_file}",
+                ],
+                group="open",
+            )
+        )
     if "toolong" in samples:
         alone = _col(samples["zc-only"], "visible")
         theirs = _col(samples["toolong"], "visible")
         ratio = median(alone) / median(theirs)  # type: ignore[operator]
-        rows.append(Row(
-            what="same, in a workspace holding only that session (no 10,000-session listing)",
-            target="<= 0.5x toolong's time", unit="s", ours=alone, peer=theirs,
-            peer_name="toolong", ratio=ratio, met=ratio <= 0.5, reason=f"{ratio:.2f}x toolong",
-            how=how, commands=[f"zc-sessions --workspace {only} --session {BIG_KEY}"],
-            group="open",
-        ))
+        rows.append(
+            Row(
+                what="same, in a workspace holding only that session (no 10,000-session listing)",
+                target="<= 0.5x toolong's time",
+                unit="s",
+                ours=alone,
+                peer=theirs,
+                peer_name="toolong",
+                ratio=ratio,
+                met=ratio <= 0.5,
+                reason=f"{ratio:.2f}x toolong",
+                how=how,
+                commands=[f"zc-sessions --workspace {only} --session {BIG_KEY}"],
+                group="open",
+            )
+        )
     counted = _col(samples["zc"], "counted")
-    rows.append(Row(
-        what=f"after opening: the {n:,}-message count on screen (index built in the background)",
-        target="(no target; for context)", unit="s", ours=counted, met=None,
-        reason="informational", how="same runs: spawn until the title shows the message count",
-        group="open",
-    ))
+    rows.append(
+        Row(
+            what=f"after opening: the {n:,}-message count on screen (index built behind)",
+            target="(no target; for context)",
+            unit="s",
+            ours=counted,
+            met=None,
+            reason="informational",
+            how="same runs: spawn until the title shows the message count",
+            group="open",
+        )
+    )
     rss = _col(samples["zc"], "rss")
     peer_rss = _col(samples.get("toolong", []), "rss")
-    extra = {
-        "zc-sessions VmHWM (peak) MB": [round(x) for x in _col(samples["zc"], "hwm")],
-        "zc-sessions RSS when the last message first showed, MB":
-            [round(x) for x in _col(samples["zc"], "rss_at_visible")],
-        "zc-sessions (only that session) RSS MB": [round(x) for x in _col(samples["zc-only"], "rss")],
-        "seconds waited for the app to go idle": [round(x, 1) for x in _col(samples["zc"], "settle")],
+
+    def rounded(tool: str, key: str, digits: int = 0) -> list[float]:
+        return [round(x, digits) for x in _col(samples[tool], key)]
+
+    extra: dict[str, list[float]] = {
+        "zc-sessions VmHWM (peak) MB": rounded("zc", "hwm"),
+        "zc-sessions RSS when the last message first showed, MB": rounded("zc", "rss_at_visible"),
+        "zc-sessions (only that session) RSS MB": rounded("zc-only", "rss"),
+        "seconds waited for the app to go idle": rounded("zc", "settle", 1),
     }
     if "lnav" in samples:
         extra["lnav RSS MB"] = [round(x) for x in _col(samples["lnav"], "rss")]
     if "toolong" in samples:
         extra["toolong VmHWM MB"] = [round(x) for x in _col(samples["toolong"], "hwm")]
     ours = median(rss)
-    rows.append(Row(
-        what=f"memory (RSS) with the {n:,}-message session open",
-        target="<= 150 MB (ZeroClaw's own reader: 520 MB)", unit="MB", ours=rss, peer=peer_rss,
-        peer_name="toolong", ratio=(ours / median(peer_rss)) if peer_rss and ours else None,
-        met=ours is not None and ours <= 150,
-        reason=f"{ours:.0f} MB steady (peak VmHWM {median(extra['zc-sessions VmHWM (peak) MB']):.0f} MB)"
-        if ours else "",
-        how="VmRSS of the app process from /proc after the count is on screen and the app has "
-        "gone idle (< 3% CPU over 1 s); the 10,000-session workspace, so the counting worker "
-        "has also indexed every listed session",
-        extra=extra, group="memory",
-    ))
+    rows.append(
+        Row(
+            what=f"memory (RSS) with the {n:,}-message session open",
+            target="<= 150 MB (ZeroClaw's own reader: 520 MB)",
+            unit="MB",
+            ours=rss,
+            peer=peer_rss,
+            peer_name="toolong",
+            ratio=(ours / median(peer_rss)) if peer_rss and ours else None,
+            met=ours is not None and ours <= 150,
+            reason=f"{ours:.0f} MB steady (peak VmHWM "
+            f"{median(extra['zc-sessions VmHWM (peak) MB']):.0f} MB)"
+            if ours
+            else "",
+            how="VmRSS of the app process from /proc after the count is on screen and the app has "
+            "gone idle (< 3% CPU over 1 s); the 10,000-session workspace, so the counting worker "
+            "has also indexed every listed session",
+            extra=extra,
+            group="memory",
+        )
+    )
     return rows
 
 
@@ -168,22 +216,33 @@ def run_paging(ctx: Ctx) -> list[Row]:
                 for _ in range(times):
                     before = pane.capture()
                     t0 = pane.keys(key)
-                    took = pane.wait_for(lambda s, b=before, k=key: _ready(s, b, k), since=t0,
-                                         timeout=10, what=f"the screen after {key}")
+                    took = pane.wait_for(
+                        lambda s, b=before, k=key: _ready(s, b, k),
+                        since=t0,
+                        timeout=10,
+                        what=f"the screen after {key}",
+                    )
                     (jumps if key in ("g", "G") else pages).append(took)
     rows = []
-    for label, xs in (("page down/up in the 1M-message session", pages),
-                      ("jump to top / bottom of the 1M-message session (g / G)", jumps)):
+    for label, xs in (
+        ("page down/up in the 1M-message session", pages),
+        ("jump to top / bottom of the 1M-message session (g / G)", jumps),
+    ):
         worst = max(xs) if xs else None
         med = median(xs)
-        rows.append(Row(
-            what=label + " (tmux)", target="<= 50 ms per screen", unit="s", ours=xs,
-            met=med is not None and med <= 0.05,
-            reason=f"median {med * 1000:.0f} ms, worst {worst * 1000:.0f} ms" if med else "",
-            how="tmux: key sent, then capture-pane every 5 ms until the screen changed and no "
-            "'loading…' placeholder is left (g: message #0 on screen; G: the last message); "
-            "includes ~2-7 ms of capture-pane polling. Steps per run: 10 PageUp from the end, "
-            "10 PageDown, g, 5 PageDown, G",
-            group="paging",
-        ))
+        rows.append(
+            Row(
+                what=label + " (tmux)",
+                target="<= 50 ms per screen",
+                unit="s",
+                ours=xs,
+                met=med is not None and med <= 0.05,
+                reason=f"median {med * 1000:.0f} ms, worst {worst * 1000:.0f} ms" if med else "",
+                how="tmux: key sent, then capture-pane every 5 ms until the screen changed and no "
+                "'loading…' placeholder is left (g: message #0 on screen; G: the last message); "
+                "includes ~2-7 ms of capture-pane polling. Steps per run: 10 PageUp from the end, "
+                "10 PageDown, g, 5 PageDown, G",
+                group="paging",
+            )
+        )
     return rows

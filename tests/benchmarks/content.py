@@ -25,7 +25,7 @@ _ONSETS = ["b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s",
 _ONSETS += ["br", "ch", "cl", "dr", "fl", "gr", "pl", "pr", "sh", "st", "th", "tr"]
 _VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ou", "io"]
 _CODAS = ["", "", "", "n", "r", "s", "t", "l", "m", "nd", "rt", "st", "ck"]
-_COMMON = (
+_COMMON = (  # noqa: SIM905 (a word list reads better as one string)
     "the of and to in is it you that for on with as are this be at or have from by not but "
     "what all were when we there can an your which their said if do will each about how up "
     "out them then she many some so these would other into has more her two like him see "
@@ -45,8 +45,11 @@ def vocabulary(rng: random.Random, size: int = 4000) -> list[str]:
     words = set()
     while len(words) < size:
         n = rng.choice((1, 2, 2, 3, 3, 4))
-        words.add("".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS)
-                          for _ in range(n)))
+        words.add(
+            "".join(
+                rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(n)
+            )
+        )
     return sorted(words)
 
 
@@ -84,13 +87,17 @@ class Writer:
         if r < 0.55:
             return self.sentence(18, 70)
         if r < 0.75:
-            items = "\n".join(f"- **{self.words(1)}**: {self.words(rng.randint(3, 8))}"
-                              for _ in range(rng.randint(2, 4)))
+            items = "\n".join(
+                f"- **{self.words(1)}**: {self.words(rng.randint(3, 8))}"
+                for _ in range(rng.randint(2, 4))
+            )
             return f"{self.sentence(4, 10)}\n\n{items}"
         if r < 0.97:
             lang = rng.choice(_LANGS)
-            code = "\n".join(f"    {self.words(1)}_{i} = {self.words(1)}({self.words(2)!r})"
-                             for i in range(rng.randint(1, 4)))
+            code = "\n".join(
+                f"    {self.words(1)}_{i} = {self.words(1)}({self.words(2)!r})"
+                for i in range(rng.randint(1, 4))
+            )
             return f"## {self.words(3)}\n\n{self.sentence(4, 12)}\n\n```{lang}\n{code}\n```"
         return "\n\n".join(self.sentence(10, 30) for _ in range(rng.randint(8, 20)))
 
@@ -102,8 +109,11 @@ class Writer:
             {
                 "content": self.sentence(3, 8) if self.rng.random() < 0.3 else "",
                 "tool_calls": [
-                    {"id": call_id, "type": "function",
-                     "function": {"name": tool, "arguments": args}}
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": tool, "arguments": args},
+                    }
                 ],
             },
             ensure_ascii=False,

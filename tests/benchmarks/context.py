@@ -53,8 +53,12 @@ class Ctx:
     @property
     def env(self) -> dict[str, str]:
         """The app's environment: a private undo journal; no ZeroClaw discovery variables."""
-        return {"XDG_STATE_HOME": str(self.loads.state), "ZEROCLAW_CONFIG_DIR": "",
-                "ZEROCLAW_DATA_DIR": "", "ZEROCLAW_WORKSPACE": ""}
+        return {
+            "XDG_STATE_HOME": str(self.loads.state),
+            "ZEROCLAW_CONFIG_DIR": "",
+            "ZEROCLAW_DATA_DIR": "",
+            "ZEROCLAW_WORKSPACE": "",
+        }
 
     def name(self, tag: str) -> str:
         self._n += 1
@@ -64,8 +68,9 @@ class Ctx:
         return [sys.executable, "-m", "storage.cli", "--workspace", str(workspace), *args]
 
     def zc(self, tag: str, workspace: Path, *args: str) -> Pane:
-        return Pane(self.name(tag), self.zc_argv(workspace, *args), "storage.cli", cwd=REPO,
-                    env=self.env)
+        return Pane(
+            self.name(tag), self.zc_argv(workspace, *args), "storage.cli", cwd=REPO, env=self.env
+        )
 
     def tl(self, tag: str, file: Path) -> Pane:
         assert self.toolong is not None
@@ -82,8 +87,14 @@ class Ctx:
         """Wall seconds of one ``zc-sessions`` command (spawn to exit), and its stdout."""
         env = os.environ | self.env
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "storage.cli", *args], cwd=REPO, env=env,
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [sys.executable, "-m", "storage.cli", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         elapsed = time.perf_counter() - t0
         if out.returncode != 0:
             raise RuntimeError(f"zc-sessions {' '.join(args)}: {out.stderr.strip()}")
@@ -98,5 +109,7 @@ def git_facts() -> dict[str, str]:
         out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
         return out.stdout.strip()
 
-    return {"head": git("rev-parse", "--short", "HEAD"),
-            "dirty": json.dumps(git("status", "--short").splitlines())}
+    return {
+        "head": git("rev-parse", "--short", "HEAD"),
+        "dirty": json.dumps(git("status", "--short").splitlines()),
+    }

@@ -141,8 +141,13 @@ async def _sqlite_search(ctx: Ctx) -> dict[str, list[float]]:
 
 
 async def _jsonl_search(ctx: Ctx) -> dict[str, list[float]]:
-    got: dict[str, list[float]] = {"first": [], "done": [], "lag_max": [], "lag_p99": [],
-                                   "cancel": []}
+    got: dict[str, list[float]] = {
+        "first": [],
+        "done": [],
+        "lag_max": [],
+        "lag_p99": [],
+        "cancel": [],
+    }
     seen, hook = _search_hook()
     app = make_app(ctx, ctx.loads.jsonl)
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
@@ -213,44 +218,104 @@ def run(ctx: Ctx) -> list[Row]:
     n = ctx.loads.facts["jsonl"]["big"]["messages"]
     rows = []
 
-    def row(what: str, target: str, xs: list[float], limit: float, how: str,
-            **extra: object) -> Row:
+    def row(
+        what: str, target: str, xs: list[float], limit: float, how: str, **extra: object
+    ) -> Row:
         xs = [x for x in xs if x == x]  # drop NaN (a scan that ended before the cancel)
         med = median(xs)
-        return Row(what=what + " (headless)", target=target, unit="s", ours=xs,
-                   met=med is not None and med <= limit,
-                   reason=f"median {med * 1000:.0f} ms, max {max(xs) * 1000:.0f} ms" if xs else
-                   "no samples", how=how, extra=dict(extra), group="headless")
+        return Row(
+            what=what + " (headless)",
+            target=target,
+            unit="s",
+            ours=xs,
+            met=med is not None and med <= limit,
+            reason=f"median {med * 1000:.0f} ms, max {max(xs) * 1000:.0f} ms"
+            if xs
+            else "no samples",
+            how=how,
+            extra=dict(extra),
+            group="headless",
+        )
 
-    rows.append(row(f"page down/up in the {n:,}-message session", "<= 50 ms per screen",
-                    paging["page"], 0.05,
-                    "a Key event posted to the app until the transcript's rendered lines changed "
-                    "and hold no 'loading…'; "
-                    "10 PageUp from the end, 10 PageDown, Home, 5 PageDown per run (one run)"))
-    rows.append(row(f"jump anywhere in the {n:,}-message session", "<= 50 ms per screen",
-                    paging["jump"], 0.05,
-                    "Transcript.scroll_to_index(random index) until that message is on the top "
-                    "line and nothing is 'loading…'; 20 random indices"))
-    how = ("the time from the search's start (the pane's debounced QueryChanged reaching "
-           "the app) until the hits are in the pane (SearchPane.hits); the 150 ms debounce is "
-           "excluded here and included in the tmux rows")
-    rows.append(row("search a rare word, 1M SQLite messages: hits in the pane",
-                    "<= 300 ms after Enter", sq["rare_search"], 0.3, how,
-                    **{"pilot Enter to hits (ms; pilot.press waits for idle)":
-                       [round(x * 1000) for x in sq["rare"]]}))
-    rows.append(row("search a word in half of all messages: first page in the pane",
-                    "<= 300 ms after Enter", sq["half_search"], 0.3, how,
-                    **{"pilot Enter to hits (ms)": [round(x * 1000) for x in sq["half"]]}))
+    rows.append(
+        row(
+            f"page down/up in the {n:,}-message session",
+            "<= 50 ms per screen",
+            paging["page"],
+            0.05,
+            "a Key event posted to the app until the transcript's rendered lines changed "
+            "and hold no 'loading…'; "
+            "10 PageUp from the end, 10 PageDown, Home, 5 PageDown per run (one run)",
+        )
+    )
+    rows.append(
+        row(
+            f"jump anywhere in the {n:,}-message session",
+            "<= 50 ms per screen",
+            paging["jump"],
+            0.05,
+            "Transcript.scroll_to_index(random index) until that message is on the top "
+            "line and nothing is 'loading…'; 20 random indices",
+        )
+    )
+    how = (
+        "the time from the search's start (the pane's debounced QueryChanged reaching "
+        "the app) until the hits are in the pane (SearchPane.hits); the 150 ms debounce is "
+        "excluded here and included in the tmux rows"
+    )
+    rows.append(
+        row(
+            "search a rare word, 1M SQLite messages: hits in the pane",
+            "<= 300 ms after Enter",
+            sq["rare_search"],
+            0.3,
+            how,
+            **{
+                "pilot Enter to hits (ms; pilot.press waits for idle)": [
+                    round(x * 1000) for x in sq["rare"]
+                ]
+            },
+        )
+    )
+    rows.append(
+        row(
+            "search a word in half of all messages: first page in the pane",
+            "<= 300 ms after Enter",
+            sq["half_search"],
+            0.3,
+            how,
+            **{"pilot Enter to hits (ms)": [round(x * 1000) for x in sq["half"]]},
+        )
+    )
     rows.append(row("JSONL search: first hit in the pane", "<= 300 ms", js["first"], 0.3, how))
-    rows.append(row("JSONL search: full scan of the workspace finished", "<= 3 s", js["done"], 3.0,
-                    "from the search's start until the pane's status says done"))
-    rows.append(row("JSONL search: UI responsive during the full scan (worst event-loop stall)",
-                    "responsive throughout (here: worst stall <= 100 ms)", js["lag_max"], 0.1,
-                    "a 5 ms asyncio.sleep on the app's loop, over and over during the scan: how "
-                    "late it wakes is how long a key press would wait",
-                    **{"p99 stall (ms)": [round(x * 1000, 1) for x in js["lag_p99"]]}))
-    rows.append(row("JSONL search: Escape mid-scan until the search worker stopped",
-                    "cancellable (here: <= 100 ms)", js["cancel"], 0.1,
-                    "Escape 0.3 s into a full scan for an absent word, until no worker of the "
-                    "'search' group is running"))
+    rows.append(
+        row(
+            "JSONL search: full scan of the workspace finished",
+            "<= 3 s",
+            js["done"],
+            3.0,
+            "from the search's start until the pane's status says done",
+        )
+    )
+    rows.append(
+        row(
+            "JSONL search: UI responsive during the full scan (worst event-loop stall)",
+            "responsive throughout (here: worst stall <= 100 ms)",
+            js["lag_max"],
+            0.1,
+            "a 5 ms asyncio.sleep on the app's loop, over and over during the scan: how "
+            "late it wakes is how long a key press would wait",
+            **{"p99 stall (ms)": [round(x * 1000, 1) for x in js["lag_p99"]]},
+        )
+    )
+    rows.append(
+        row(
+            "JSONL search: Escape mid-scan until the search worker stopped",
+            "cancellable (here: <= 100 ms)",
+            js["cancel"],
+            0.1,
+            "Escape 0.3 s into a full scan for an absent word, until no worker of the "
+            "'search' group is running",
+        )
+    )
     return rows

@@ -9,6 +9,7 @@ IDLE_SECS with nothing written: that is the idle-CPU row.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -26,8 +27,9 @@ IDLE_SECS = 10.0
 
 
 def zeroclaw_append(path: str, role: str, content: str) -> None:
-    line = json.dumps({"role": role, "content": content}, ensure_ascii=False,
-                      separators=(",", ":")).encode()
+    line = json.dumps(
+        {"role": role, "content": content}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
@@ -90,8 +92,9 @@ def newest_sqlite_key(db: str) -> str:
     return str(row[0])
 
 
-def _session(pane: Pane, ready: str, append: Callable[[str], None], tag: str,
-             appends: int, idle_secs: float) -> tuple[list[float], float]:
+def _session(
+    pane: Pane, ready: str, append: Callable[[str], None], tag: str, appends: int, idle_secs: float
+) -> tuple[list[float], float]:
     """Start, wait for ``ready`` and for idle, measure idle CPU, then time each append."""
     lat: list[float] = []
     with pane:
@@ -116,7 +119,8 @@ def run(ctx: Ctx) -> list[Row]:
         zeroclaw_append(live, "assistant", text)
 
     tools: dict[str, Callable[[], Pane]] = {
-        "zc": lambda: ctx.zc("live", loads.jsonl, "--session", LIVE_KEY)}
+        "zc": lambda: ctx.zc("live", loads.jsonl, "--session", LIVE_KEY)
+    }
     if ctx.toolong:
         tools["toolong"] = lambda: ctx.tl("tl-live", loads.live_file)
     if ctx.lnav:
@@ -127,8 +131,7 @@ def run(ctx: Ctx) -> list[Row]:
     for r in range(ctx.runs):
         for name, make in tools.items():
             loads.reset_live()
-            got, cpu = _session(make(), LIVE_READY, jsonl_append, f"{name}{r}",
-                                APPENDS, idle_secs)
+            got, cpu = _session(make(), LIVE_READY, jsonl_append, f"{name}{r}", APPENDS, idle_secs)
             lat[name] += got
             run_medians[name].append(median(got) or 0.0)
             idle[name].append(cpu)
@@ -146,8 +149,14 @@ def _sqlite_runs(ctx: Ctx, idle_secs: float) -> tuple[list[float], list[float]]:
         pane = ctx.zc("sqlive", ctx.loads.sqlite, "--session", key)
         appender = SqliteAppender(db, key)
         try:
-            got, cpu = _session(pane, "msgs", lambda text: appender.append("assistant", text),
-                                f"sq{r}", APPENDS, idle_secs)
+            got, cpu = _session(
+                pane,
+                "msgs",
+                functools.partial(appender.append, "assistant"),
+                f"sq{r}",
+                APPENDS,
+                idle_secs,
+            )
         finally:
             appender.undo()
         lat += got
@@ -155,12 +164,20 @@ def _sqlite_runs(ctx: Ctx, idle_secs: float) -> tuple[list[float], list[float]]:
     return lat, idle
 
 
-def _rows(ctx: Ctx, lat: dict[str, list[float]], run_medians: dict[str, list[float]],
-          idle: dict[str, list[float]], sq_lat: list[float], sq_idle: list[float]) -> list[Row]:
-    how = (f"tmux: the app follows the live session; after it went idle, {APPENDS} appends per "
-           "run by this (other) process, 0.4-0.9 s apart, each timed from just before its "
-           "write() until its unique marker is on screen (capture-pane every 5 ms); "
-           "median and max over all appends of all runs")
+def _rows(
+    ctx: Ctx,
+    lat: dict[str, list[float]],
+    run_medians: dict[str, list[float]],
+    idle: dict[str, list[float]],
+    sq_lat: list[float],
+    sq_idle: list[float],
+) -> list[Row]:
+    how = (
+        f"tmux: the app follows the live session; after it went idle, {APPENDS} appends per "
+        "run by this (other) process, 0.4-0.9 s apart, each timed from just before its "
+        "write() until its unique marker is on screen (capture-pane every 5 ms); "
+        "median and max over all appends of all runs"
+    )
     zc = lat["zc"]
     rows = []
     for peer in ("toolong", "lnav"):
@@ -168,38 +185,66 @@ def _rows(ctx: Ctx, lat: dict[str, list[float]], run_medians: dict[str, list[flo
         ratio = (median(zc) / median(theirs)) if theirs else None  # type: ignore[operator]
         worst = max(zc)
         met = ratio is not None and ratio <= 0.8 and worst <= 0.1
-        reason = f"median {median(zc) * 1000:.0f} ms = {ratio:.2f}x {peer}; max {worst * 1000:.0f} ms" \
-            if ratio is not None else f"{peer} not available"
-        rows.append(Row(
-            what="live tail (JSONL): ZeroClaw-style append by another process to on screen",
-            target=f"median <= 0.8x {peer}'s, max <= 100 ms", unit="s", ours=zc, peer=theirs,
-            peer_name=peer, ratio=ratio, met=met if theirs else None, reason=reason, how=how,
-            extra={"zc per-run medians (ms)": [round(x * 1000) for x in run_medians["zc"]],
-                   f"{peer} max (ms)": round(max(theirs) * 1000) if theirs else None},
+        reason = (
+            f"median {median(zc) * 1000:.0f} ms = {ratio:.2f}x {peer}; max {worst * 1000:.0f} ms"
+            if ratio is not None
+            else f"{peer} not available"
+        )
+        rows.append(
+            Row(
+                what="live tail (JSONL): ZeroClaw-style append by another process to on screen",
+                target=f"median <= 0.8x {peer}'s, max <= 100 ms",
+                unit="s",
+                ours=zc,
+                peer=theirs,
+                peer_name=peer,
+                ratio=ratio,
+                met=met if theirs else None,
+                reason=reason,
+                how=how,
+                extra={
+                    "zc per-run medians (ms)": [round(x * 1000) for x in run_medians["zc"]],
+                    f"{peer} max (ms)": round(max(theirs) * 1000) if theirs else None,
+                },
+                group="live",
+            )
+        )
+    rows.append(
+        Row(
+            what="live tail (SQLite, 1M-row store): append by another process to on screen",
+            target="max <= 100 ms (no peer tails SQLite)",
+            unit="s",
+            ours=sq_lat,
+            met=bool(sq_lat) and max(sq_lat) <= 0.1,
+            reason=f"median {median(sq_lat) * 1000:.0f} ms, max {max(sq_lat) * 1000:.0f} ms"
+            if sq_lat
+            else "",
+            how=how + "; ZeroClaw's INSERT + metadata upsert, autocommit, WAL",
             group="live",
-        ))
-    rows.append(Row(
-        what="live tail (SQLite, 1M-row store): append by another process to on screen",
-        target="max <= 100 ms (no peer tails SQLite)", unit="s", ours=sq_lat,
-        met=bool(sq_lat) and max(sq_lat) <= 0.1,
-        reason=f"median {median(sq_lat) * 1000:.0f} ms, max {max(sq_lat) * 1000:.0f} ms"
-        if sq_lat else "",
-        how=how + "; ZeroClaw's INSERT + metadata upsert, autocommit, WAL", group="live",
-    ))
+        )
+    )
     for label, xs, peers in (("JSONL", idle["zc"], ("toolong", "lnav")), ("SQLite", sq_idle, ())):
         med = median(xs)
-        extra = {f"{p} idle CPU (%)": [round(x * 100, 2) for x in idle[p]] for p in peers
-                 if p in idle}
+        extra = {
+            f"{p} idle CPU (%)": [round(x * 100, 2) for x in idle[p]] for p in peers if p in idle
+        }
         peer = idle.get("toolong", []) if peers else []
-        rows.append(Row(
-            what=f"idle CPU with live tail on ({label})", target="< 2% of one core", unit="%",
-            ours=xs, peer=peer, peer_name="toolong" if peer else "",
-            ratio=(med / median(peer)) if peer and med is not None and median(peer) else None,
-            met=med is not None and med < 0.02,
-            reason=f"{med * 100:.2f} %" if med is not None else "",
-            how=f"utime+stime of the app process from /proc/PID/stat over {IDLE_SECS:.0f} s "
-            "(quick: 5 s) with the live session open and nothing written, after the app first "
-            "went idle (< 3% over 1 s)",
-            extra=extra, group="idle",
-        ))
+        rows.append(
+            Row(
+                what=f"idle CPU with live tail on ({label})",
+                target="< 2% of one core",
+                unit="%",
+                ours=xs,
+                peer=peer,
+                peer_name="toolong" if peer else "",
+                ratio=(med / median(peer)) if peer and med is not None and median(peer) else None,
+                met=med is not None and med < 0.02,
+                reason=f"{med * 100:.2f} %" if med is not None else "",
+                how=f"utime+stime of the app process from /proc/PID/stat over {IDLE_SECS:.0f} s "
+                "(quick: 5 s) with the live session open and nothing written, after the app first "
+                "went idle (< 3% over 1 s)",
+                extra=extra,
+                group="idle",
+            )
+        )
     return rows

@@ -121,8 +121,19 @@ def main(argv: list[str]) -> int:
     out = loads.root / f"profile-{name}.txt"
     out.unlink(missing_ok=True)
     ws = loads.jsonl if workspace == "jsonl" else loads.sqlite
-    argv_app = ["py-spy", "record", "--threads", "--format", "raw", "-r", "500", "-o", str(out),
-                "--", *ctx.zc_argv(ws, *args)]
+    argv_app = [
+        "py-spy",
+        "record",
+        "--threads",
+        "--format",
+        "raw",
+        "-r",
+        "500",
+        "-o",
+        str(out),
+        "--",
+        *ctx.zc_argv(ws, *args),
+    ]
     pane = Pane(ctx.name("prof"), argv_app, "storage.cli", cwd=REPO, env=ctx.env)
     pane.start()
     try:

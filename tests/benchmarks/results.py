@@ -139,7 +139,11 @@ def write(
         body += [findings, ""]
     body += ["## Every row in detail", "", details(rows)]
     md.write_text("\n".join(body))
-    payload = {"meta": meta, "rows": [asdict(r) | {"ours_median": r.ours_median,
-                                                   "peer_median": r.peer_median} for r in rows]}
+    payload = {
+        "meta": meta,
+        "rows": [
+            asdict(r) | {"ours_median": r.ours_median, "peer_median": r.peer_median} for r in rows
+        ],
+    }
     raw.write_text(json.dumps(payload, indent=1, default=str))
     return md, raw

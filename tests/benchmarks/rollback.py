@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-
 from tests.benchmarks.bigsession import count_text
 from tests.benchmarks.context import REPO, Ctx
 from tests.benchmarks.results import Row, median
@@ -45,7 +44,7 @@ class Restorer:
             raise RuntimeError(f"unexpected size {cut} after rollback (was {self.size})")
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
-            os.write(fd, self.tail[cut - (self.size - TAIL):])
+            os.write(fd, self.tail[cut - (self.size - TAIL) :])
         finally:
             os.close(fd)
         then = time.time() - 3600
@@ -79,8 +78,9 @@ def ours_tui(ctx: Ctx, restorer: Restorer) -> tuple[float, float, dict[str, obje
 
 
 def ours_cli(ctx: Ctx, restorer: Restorer) -> tuple[float, dict[str, object]]:
-    took, out = ctx.zc_cli("--workspace", str(ctx.loads.jsonl), "rollback", BIG_KEY, "--turn",
-                           "--yes", "--json")
+    took, out = ctx.zc_cli(
+        "--workspace", str(ctx.loads.jsonl), "rollback", BIG_KEY, "--turn", "--yes", "--json"
+    )
     report = json.loads(out)
     facts = restorer.restore()
     facts["removed_messages"] = len(report["removed"])
@@ -126,42 +126,55 @@ def run(ctx: Ctx) -> list[Row]:
     assert base is not None
     tui = [p + d for p, d in zip(plans, dones, strict=True)]
     rewrites = sum(not f["same_inode"] for f in tui_facts + cli_facts)
-    extra = {"browser: b to dialog (ms)": [round(x * 1000) for x in plans],
-             "browser: y to done (ms)": [round(x * 1000) for x in dones],
-             "storage: cold index build before it (s)": [round(s[0], 2) for s in storage],
-             "removed messages (CLI)": [f.get("removed_messages") for f in cli_facts],
-             "ZeroClaw-style load alone (Python): seconds":
-                 [round(r["seconds"], 2) for r in zc_load],
-             "ZeroClaw-style load alone (Python): peak MB":
-                 [round(r["peak_mb"]) for r in zc_load]}
+    extra = {
+        "browser: b to dialog (ms)": [round(x * 1000) for x in plans],
+        "browser: y to done (ms)": [round(x * 1000) for x in dones],
+        "storage: cold index build before it (s)": [round(s[0], 2) for s in storage],
+        "removed messages (CLI)": [f.get("removed_messages") for f in cli_facts],
+        "ZeroClaw-style load alone (Python): seconds": [round(r["seconds"], 2) for r in zc_load],
+        "ZeroClaw-style load alone (Python): peak MB": [round(r["peak_mb"]) for r in zc_load],
+    }
     rows = []
     for what, xs, how in (
-        ("rollback of the last turn, 1M-message JSONL, in the browser (b, y)", tui,
-         "tmux, the session open and counted: 'b' until the confirm dialog is on screen, plus "
-         "'y' until 'removed N message(s)' is on screen"),
-        ("same, from the command line (`rollback big --turn --yes`, cold process)", cli,
-         "wall time spawn to exit; a new process must index the 247 MB file before it knows "
-         "where the last turn starts"),
-        ("same, the storage call alone (index warm)", [s[1] for s in storage],
-         "in-process: rollback_start(turn) + JsonlBackend.rollback, after count_messages"),
+        (
+            "rollback of the last turn, 1M-message JSONL, in the browser (b, y)",
+            tui,
+            "tmux, the session open and counted: 'b' until the confirm dialog is on screen, plus "
+            "'y' until 'removed N message(s)' is on screen",
+        ),
+        (
+            "same, from the command line (`rollback big --turn --yes`, cold process)",
+            cli,
+            "wall time spawn to exit; a new process must index the 247 MB file before it knows "
+            "where the last turn starts",
+        ),
+        (
+            "same, the storage call alone (index warm)",
+            [s[1] for s in storage],
+            "in-process: rollback_start(turn) + JsonlBackend.rollback, after count_messages",
+        ),
     ):
         med = median(xs)
         assert med is not None
         speedup = base / med
-        rows.append(Row(
-            what=what, target=">= 50x faster than ZeroClaw's load-and-rewrite; no rewrite",
-            unit="s", ours=xs, peer=emul, peer_name="ZeroClaw way (Python emulation)",
-            ratio=speedup, ratio_label="peer/ours: speed-up",
-            met=speedup >= 50 and rewrites == 0,
-            reason=f"{speedup:.0f}x faster; file rewritten in {rewrites} of "
-            f"{len(tui_facts) + len(cli_facts)} edits (inode kept)",
-            how=how + ". Peer: `python -m tests.benchmarks.zeroclaw rollback FILE DIR` (read "
-            "all, json-parse all, drop the last turn, write a temp file, fsync, rename), "
-            "timed inside that process",
-            extra=extra if not rows else {},
-            group="rollback",
-        ))
+        rows.append(
+            Row(
+                what=what,
+                target=">= 50x faster than ZeroClaw's load-and-rewrite; no rewrite",
+                unit="s",
+                ours=xs,
+                peer=emul,
+                peer_name="ZeroClaw way (Python emulation)",
+                ratio=speedup,
+                ratio_label="peer/ours: speed-up",
+                met=speedup >= 50 and rewrites == 0,
+                reason=f"{speedup:.0f}x faster; file rewritten in {rewrites} of "
+                f"{len(tui_facts) + len(cli_facts)} edits (inode kept)",
+                how=how + ". Peer: `python -m tests.benchmarks.zeroclaw rollback FILE DIR` (read "
+                "all, json-parse all, drop the last turn, write a temp file, fsync, rename), "
+                "timed inside that process",
+                extra=extra if not rows else {},
+                group="rollback",
+            )
+        )
     return rows
-
-
-

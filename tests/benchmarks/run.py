@@ -47,11 +47,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small workloads, 3 runs")
     p.add_argument("--runs", type=int, help="runs per measurement (default 5, quick 3)")
     p.add_argument("--only", help="comma-separated groups: " + ",".join(GROUPS))
-    p.add_argument("--work", type=Path,
-                   default=Path(os.environ.get("ZC_BENCH_DIR", "/tmp/zc-bench")))
+    p.add_argument(
+        "--work", type=Path, default=Path(os.environ.get("ZC_BENCH_DIR", "/tmp/zc-bench"))
+    )
     p.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md goes")
-    p.add_argument("--render", action="store_true",
-                   help="only re-write RESULTS.md from results.json and FINDINGS.md")
+    p.add_argument(
+        "--render",
+        action="store_true",
+        help="only re-write RESULTS.md from results.json and FINDINGS.md",
+    )
     return p.parse_args(argv)
 
 
@@ -100,8 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     started, t0 = datetime.now(UTC), time.monotonic()
     loads = ensure(args.work, args.quick)
     toolong = find_toolong() or install_toolong()
-    ctx = Ctx(loads=loads, runs=args.runs or (3 if args.quick else 5), quick=args.quick,
-              toolong=toolong, lnav=shutil.which("lnav"))
+    ctx = Ctx(
+        loads=loads,
+        runs=args.runs or (3 if args.quick else 5),
+        quick=args.quick,
+        toolong=toolong,
+        lnav=shutil.which("lnav"),
+    )
     if toolong is None:
         ctx.notes.append("toolong could not be installed: its columns are empty")
     if ctx.lnav is None:
@@ -116,27 +125,48 @@ def main(argv: list[str] | None = None) -> int:
             got = GROUPS[g](ctx)
         except Exception as err:  # one broken group must not lose the others
             traceback.print_exc()
-            got = [Row(what=f"{g}: could not run", target="—", unit="s", ours=[], met=None,
-                       reason=f"{type(err).__name__}: {str(err).splitlines()[0][:300]}",
-                       group=g)]
+            got = [
+                Row(
+                    what=f"{g}: could not run",
+                    target="—",
+                    unit="s",
+                    ours=[],
+                    met=None,
+                    reason=f"{type(err).__name__}: {str(err).splitlines()[0][:300]}",
+                    group=g,
+                )
+            ]
         finally:
             kill_server()
         git = git_facts()
         dirty = json.loads(git["dirty"])
         code = [d for d in dirty if d[3:].startswith(("storage/", "tui/"))]
-        stamp = (datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-                 + f", git {git['head']}" + (f" with uncommitted {code}" if code else ""))
+        stamp = (
+            datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+            + f", git {git['head']}"
+            + (f" with uncommitted {code}" if code else "")
+        )
         for r in got:
             r.suite, r.measured_at = g, stamp
             print(f"   {r.what}: {r.ours_median} {r.unit} met={r.met} {r.reason}", flush=True)
         fresh[g] = got
-        rows = [r for s in GROUPS for r in (fresh[s] if s in fresh else
-                                            [k for k in kept if k.suite == s])]
-        md, _ = write(rows, out_dir=args.out, header=header(ctx, started, time.monotonic() - t0,
-                      groups), meta={"args": vars(args) | {"work": str(args.work),
-                                                           "out": str(args.out)},
-                                     "facts": loads.facts, "git": git_facts()},
-                      findings=_findings(args.out), stem=stem)
+        rows = [
+            r
+            for s in GROUPS
+            for r in (fresh[s] if s in fresh else [k for k in kept if k.suite == s])
+        ]
+        md, _ = write(
+            rows,
+            out_dir=args.out,
+            header=header(ctx, started, time.monotonic() - t0, groups),
+            meta={
+                "args": vars(args) | {"work": str(args.work), "out": str(args.out)},
+                "facts": loads.facts,
+                "git": git_facts(),
+            },
+            findings=_findings(args.out),
+            stem=stem,
+        )
     print(f"wrote {md}")
     return 0
 
@@ -148,8 +178,14 @@ def render(args: argparse.Namespace) -> int:
     data = json.loads(raw.read_text())
     md = args.out / f"{stem}.md"
     head = md.read_text().split("\n| # |", 1)[0].rstrip() if md.exists() else "# zc-sessions"
-    write(load_rows(raw), out_dir=args.out, header=head, meta=data["meta"],
-          findings=_findings(args.out), stem=stem)
+    write(
+        load_rows(raw),
+        out_dir=args.out,
+        header=head,
+        meta=data["meta"],
+        findings=_findings(args.out),
+        stem=stem,
+    )
     print(f"wrote {md}")
     return 0
 

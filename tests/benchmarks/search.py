@@ -11,10 +11,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.benchmarks.content import HALF_WORD, RARE_JSONL, RARE_SQLITE
 from tests.benchmarks.context import REPO, Ctx
 from tests.benchmarks.results import Row, median
 from tests.benchmarks.term import Pane, wait_until_idle
-from tests.benchmarks.content import HALF_WORD, RARE_JSONL, RARE_SQLITE
 
 # A hit line of the search pane: "key #index role: snippet" (transcript headers have no colon).
 HIT = r"#\d+ (user|assistant|tool|system): "
@@ -111,9 +111,20 @@ def run_storage(ctx: Ctx) -> dict[str, list[float]]:
     from storage.jsonl import JsonlBackend
     from storage.sqlite import SqliteBackend
 
-    got: dict[str, list[float]] = {k: [] for k in (
-        "sq_rare", "sq_half_first", "sq_half_200", "rank_all", "j_first", "j_all", "j_cancel",
-        "j_cancel_late", "j_big_all")}
+    got: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "sq_rare",
+            "sq_half_first",
+            "sq_half_200",
+            "rank_all",
+            "j_first",
+            "j_all",
+            "j_cancel",
+            "j_cancel_late",
+            "j_big_all",
+        )
+    }
     sq = SqliteBackend(ctx.loads.db, read_only=True)
     jb = JsonlBackend(ctx.loads.jsonl / "sessions", read_only=True)
     for _ in range(ctx.runs):
@@ -127,7 +138,8 @@ def run_storage(ctx: Ctx) -> dict[str, list[float]]:
         got["j_all"].append(total)
         total = _first_and_all(jb.search_messages("absentwordneverthere"))[1]
         got["j_big_all"].append(
-            _first_and_all(jb.search_messages(RARE_JSONL, key="big", limit=10_000))[1])
+            _first_and_all(jb.search_messages(RARE_JSONL, key="big", limit=10_000))[1]
+        )
         if (took := _cancel_latency(jb, 0.15)) is not None:
             got["j_cancel"].append(took)
         if (took := _cancel_latency(jb, 0.9 * total)) is not None:
@@ -185,61 +197,114 @@ def run(ctx: Ctx) -> list[Row]:
 
 def _row(what: str, target: str, xs: list[float], limit: float, how: str, **kw: object) -> Row:
     med = median(xs)
-    return Row(what=what, target=target, unit="s", ours=xs,
-               met=med is not None and med <= limit,
-               reason=f"median {med * 1000:.0f} ms, max {max(xs) * 1000:.0f} ms" if xs else "",
-               how=how, **kw)  # type: ignore[arg-type]
+    return Row(
+        what=what,
+        target=target,
+        unit="s",
+        ours=xs,
+        met=med is not None and med <= limit,
+        reason=f"median {med * 1000:.0f} ms, max {max(xs) * 1000:.0f} ms" if xs else "",
+        how=how,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-def rows(ctx: Ctx, sq: dict[str, list[float]], cli: dict[str, list[float]],
-         js: dict[str, list[float]], st: dict[str, list[float]]) -> list[Row]:
+def rows(
+    ctx: Ctx,
+    sq: dict[str, list[float]],
+    cli: dict[str, list[float]],
+    js: dict[str, list[float]],
+    st: dict[str, list[float]],
+) -> list[Row]:
     n_rows = ctx.loads.facts["sqlite"]["rows"]
     mb = (ctx.loads.facts["jsonl"]["big"]["bytes"] + ctx.loads.facts["jsonl"]["small_bytes"]) / 1e6
-    tmux_how = ("tmux: '/' opens the search box; the word is typed and Enter sent in one go; "
-                "timed from Enter until a hit line ('key #N role: …') is on screen. Includes "
-                "the search box's 150 ms typing debounce, which starts at the last keystroke")
+    tmux_how = (
+        "tmux: '/' opens the search box; the word is typed and Enter sent in one go; "
+        "timed from Enter until a hit line ('key #N role: …') is on screen. Includes "
+        "the search box's 150 ms typing debounce, which starts at the last keystroke"
+    )
     out = [
-        _row(f"search a rare word across {n_rows:,} SQLite messages: hit on screen",
-             "<= 300 ms after Enter", sq["rare"], 0.3, tmux_how,
-             extra={"storage alone, first hit (ms)": _ms(st["sq_rare"])}, group="search"),
-        _row("CLI `zc-sessions search` of that word (spawn to exit)", "<= 150 ms",
-             cli["search"], 0.15,
-             "wall time of `python -m storage.cli --workspace DIR search WORD`, spawn to exit",
-             extra={"python -c pass (ms)": _ms(cli["python"]),
-                    "python -c 'import storage.cli' (ms)": _ms(cli["import"]),
-                    "storage search alone, in-process (ms)": _ms(st["sq_rare"])},
-             commands=[f"zc-sessions --workspace {ctx.loads.sqlite} search {RARE_SQLITE}"],
-             group="search"),
-        _row(f"search a word in half of all messages ({n_rows // 2:,}): first page on screen",
-             "<= 300 ms; never rank all matches first", sq["half"], 0.3, tmux_how,
-             extra={"storage alone: first hit (ms)": _ms(st["sq_half_first"]),
-                    "storage alone: all 200 hits (ms)": _ms(st["sq_half_200"]),
-                    "for contrast, FTS5 ORDER BY rank LIMIT 25 over all matches (ms)":
-                        _ms(st["rank_all"]),
-                    "Enter to the 200-hit search finished on screen (ms)": _ms(sq["half_done"])},
-             group="search"),
-        _row(f"search {mb:.0f} MB of JSONL for a rare word: first hit on screen",
-             "<= 300 ms", js["first"], 0.3,
-             tmux_how + "; the newest occurrence sits 1% from the end of the 1M-message session "
-             "(the newest session but one), others at 50%, 1% and in two old small sessions",
-             extra={"storage alone, first hit (ms)": _ms(st["j_first"])}, group="search"),
-        _row(f"search {mb:.0f} MB of JSONL: full scan finished on screen", "<= 3 s",
-             js["done"], 3.0, "same runs: Enter until the status line says the search is done "
-             "('N hits · enter: open')",
-             extra={"storage alone, whole workspace (ms)": _ms(st["j_all"]),
-                    "storage alone, only the 1M-message session (ms)": _ms(st["j_big_all"]),
-                    "hits": st.get("j_hits")}, group="search"),
-        _row("JSONL search cancel: cancel set mid-scan to the scan stopped (storage)",
-             "cancellable (here: <= 100 ms)", st["j_cancel"], 0.1,
-             "JsonlBackend.search_messages for an absent word, drained in a thread; the cancel "
-             "event is set 0.15 s in (inside the 1M-message session); timed until the "
-             "iterator ends. The UI-side cancel and responsiveness are in the headless rows",
-             extra={"cancel set at 90% of a full scan (among the small sessions) (ms)":
-                    _ms(st["j_cancel_late"])}, group="search"),
+        _row(
+            f"search a rare word across {n_rows:,} SQLite messages: hit on screen",
+            "<= 300 ms after Enter",
+            sq["rare"],
+            0.3,
+            tmux_how,
+            extra={"storage alone, first hit (ms)": _ms(st["sq_rare"])},
+            group="search",
+        ),
+        _row(
+            "CLI `zc-sessions search` of that word (spawn to exit)",
+            "<= 150 ms",
+            cli["search"],
+            0.15,
+            "wall time of `python -m storage.cli --workspace DIR search WORD`, spawn to exit",
+            extra={
+                "python -c pass (ms)": _ms(cli["python"]),
+                "python -c 'import storage.cli' (ms)": _ms(cli["import"]),
+                "storage search alone, in-process (ms)": _ms(st["sq_rare"]),
+            },
+            commands=[f"zc-sessions --workspace {ctx.loads.sqlite} search {RARE_SQLITE}"],
+            group="search",
+        ),
+        _row(
+            f"search a word in half of all messages ({n_rows // 2:,}): first page on screen",
+            "<= 300 ms; never rank all matches first",
+            sq["half"],
+            0.3,
+            tmux_how,
+            extra={
+                "storage alone: first hit (ms)": _ms(st["sq_half_first"]),
+                "storage alone: all 200 hits (ms)": _ms(st["sq_half_200"]),
+                "for contrast, FTS5 ORDER BY rank LIMIT 25 over all matches (ms)": _ms(
+                    st["rank_all"]
+                ),
+                "Enter to the 200-hit search finished on screen (ms)": _ms(sq["half_done"]),
+            },
+            group="search",
+        ),
+        _row(
+            f"search {mb:.0f} MB of JSONL for a rare word: first hit on screen",
+            "<= 300 ms",
+            js["first"],
+            0.3,
+            tmux_how + "; the newest occurrence sits 1% from the end of the 1M-message session "
+            "(the newest session but one), others at 50%, 1% and in two old small sessions",
+            extra={"storage alone, first hit (ms)": _ms(st["j_first"])},
+            group="search",
+        ),
+        _row(
+            f"search {mb:.0f} MB of JSONL: full scan finished on screen",
+            "<= 3 s",
+            js["done"],
+            3.0,
+            "same runs: Enter until the status line says the search is done "
+            "('N hits · enter: open')",
+            extra={
+                "storage alone, whole workspace (ms)": _ms(st["j_all"]),
+                "storage alone, only the 1M-message session (ms)": _ms(st["j_big_all"]),
+                "hits": st.get("j_hits"),
+            },
+            group="search",
+        ),
+        _row(
+            "JSONL search cancel: cancel set mid-scan to the scan stopped (storage)",
+            "cancellable (here: <= 100 ms)",
+            st["j_cancel"],
+            0.1,
+            "JsonlBackend.search_messages for an absent word, drained in a thread; the cancel "
+            "event is set 0.15 s in (inside the 1M-message session); timed until the "
+            "iterator ends. The UI-side cancel and responsiveness are in the headless rows",
+            extra={
+                "cancel set at 90% of a full scan (among the small sessions) (ms)": _ms(
+                    st["j_cancel_late"]
+                )
+            },
+            group="search",
+        ),
     ]
     return out
 
 
 def _ms(xs: list[float] | None) -> list[int]:
     return [round(x * 1000) for x in xs or []]
-

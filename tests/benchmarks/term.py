@@ -66,9 +66,10 @@ def descendants(pid: int) -> list[int]:
 
 def cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace")
 
 
 def status_kb(pid: int, field_name: str) -> int | None:
@@ -132,8 +133,17 @@ class Pane:
         for attempt in range(5):  # a tmux server that is just shutting down refuses once
             self.started = time.perf_counter()
             try:
-                tmux("new-session", "-d", "-s", self.name, "-x", str(self.width),
-                     "-y", str(self.height), command)
+                tmux(
+                    "new-session",
+                    "-d",
+                    "-s",
+                    self.name,
+                    "-x",
+                    str(self.width),
+                    "-y",
+                    str(self.height),
+                    command,
+                )
                 break
             except RuntimeError:
                 if attempt == 4:
@@ -168,15 +178,17 @@ class Pane:
     def wait_text(
         self, text: str, *, since: float | None = None, timeout: float = 60.0, what: str = ""
     ) -> float:
-        return self.wait_for(lambda s: text in s, since=since, timeout=timeout,
-                             what=what or repr(text))
+        return self.wait_for(
+            lambda s: text in s, since=since, timeout=timeout, what=what or repr(text)
+        )
 
     def wait_regex(
         self, pattern: str, *, since: float | None = None, timeout: float = 60.0, what: str = ""
     ) -> float:
         rx = re.compile(pattern, re.M)
-        return self.wait_for(lambda s: rx.search(s) is not None, since=since, timeout=timeout,
-                             what=what or pattern)
+        return self.wait_for(
+            lambda s: rx.search(s) is not None, since=since, timeout=timeout, what=what or pattern
+        )
 
     def keys(self, *keys: str) -> float:
         """Send tmux key names (``Enter``, ``PageUp``, ``C-u``); returns the time just before."""

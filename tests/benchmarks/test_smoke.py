@@ -28,8 +28,13 @@ def test_lines_are_zeroclaw_bytes() -> None:
         got = parse_line(line[:-1])
         assert isinstance(got, ChatMessage)
         assert (got.role, got.content) == (role, content)
-        assert json.dumps({"role": role, "content": content}, ensure_ascii=False,
-                          separators=(",", ":")).encode() + b"\n" == line
+        assert (
+            json.dumps(
+                {"role": role, "content": content}, ensure_ascii=False, separators=(",", ":")
+            ).encode()
+            + b"\n"
+            == line
+        )
 
 
 def test_jsonl_workload_reads_back(tmp_path: Path) -> None:

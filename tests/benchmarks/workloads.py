@@ -61,10 +61,12 @@ class Sizes:
         return f"{self.big_messages:,}-message session, {self.small_sessions:,} small sessions"
 
 
-FULL = Sizes(big_messages=1_000_000, small_sessions=10_000, sqlite_sessions=10_000,
-             sqlite_per_session=100)
-QUICK = Sizes(big_messages=100_000, small_sessions=1_000, sqlite_sessions=1_000,
-              sqlite_per_session=100)
+FULL = Sizes(
+    big_messages=1_000_000, small_sessions=10_000, sqlite_sessions=10_000, sqlite_per_session=100
+)
+QUICK = Sizes(
+    big_messages=100_000, small_sessions=1_000, sqlite_sessions=1_000, sqlite_per_session=100
+)
 
 
 @dataclass(frozen=True)
@@ -157,8 +159,21 @@ def write_big(path: Path, sizes: Sizes, vocab: list[str]) -> dict[str, Any]:
     plant = {int(n * f) for f in RARE_JSONL_AT}
     last_turn = [
         ("user", "[2026-03-16 18:00:00 +02:00] Please wrap up and summarize what we did today."),
-        ("assistant", json.dumps({"content": "", "tool_calls": [{"id": "call_end", "type":
-         "function", "function": {"name": "memory_recall", "arguments": "{\"q\":\"today\"}"}}]})),
+        (
+            "assistant",
+            json.dumps(
+                {
+                    "content": "",
+                    "tool_calls": [
+                        {
+                            "id": "call_end",
+                            "type": "function",
+                            "function": {"name": "memory_recall", "arguments": '{"q":"today"}'},
+                        }
+                    ],
+                }
+            ),
+        ),
         ("tool", json.dumps({"tool_call_id": "call_end", "content": "3 items recalled"})),
         ("assistant", f"{LAST_MARK}: all done — the summary is in **NOTES.md**."),
     ]
@@ -175,8 +190,12 @@ def write_big(path: Path, sizes: Sizes, vocab: list[str]) -> dict[str, Any]:
             line = encode(role, content)
             size += len(line)
             f.write(line)
-    return {"messages": n, "bytes": size, "rare_jsonl_at": sorted(plant),
-            "last_turn": len(last_turn)}
+    return {
+        "messages": n,
+        "bytes": size,
+        "rare_jsonl_at": sorted(plant),
+        "last_turn": len(last_turn),
+    }
 
 
 def build_jsonl(root: Path, sizes: Sizes) -> dict[str, Any]:
@@ -247,12 +266,15 @@ def sqlite_key(rng: random.Random, n: int) -> tuple[str, dict[str, Any]]:
         return f"rpc_{rng.getrandbits(128):032x}", {}
     if kind == 2:
         room = f"{n % 211}"
-        return (f"telegram.ops_{room}_{n}",
-                {"agent_alias": "ops", "channel_id": "telegram", "room_id": room,
-                 "sender_id": str(n)})
+        return (
+            f"telegram.ops_{room}_{n}",
+            {"agent_alias": "ops", "channel_id": "telegram", "room_id": room, "sender_id": str(n)},
+        )
     room = f"C{n % 97:04d}"
-    return (f"slack_{room}_1700000000_{n:06d}_U{n % 53}",
-            {"channel_id": "slack", "room_id": room, "sender_id": f"U{n % 53}"})
+    return (
+        f"slack_{room}_1700000000_{n:06d}_U{n % 53}",
+        {"channel_id": "slack", "room_id": room, "sender_id": f"U{n % 53}"},
+    )
 
 
 def _row_order(rng: random.Random, sessions: int, per: int) -> list[int]:
@@ -305,8 +327,13 @@ def build_sqlite(root: Path, name: str, sessions: int, per: int, seed: int) -> d
     _metadata(conn, rng, keys, first, last, per)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    return {"sessions": sessions, "rows": total, "half_rows": len(half), "rare_rows": len(rare),
-            "db_bytes": (folder / "sessions.db").stat().st_size}
+    return {
+        "sessions": sessions,
+        "rows": total,
+        "half_rows": len(half),
+        "rare_rows": len(rare),
+        "db_bytes": (folder / "sessions.db").stat().st_size,
+    }
 
 
 def _insert(conn: sqlite3.Connection, batch: list[tuple[str, str, str, str]]) -> None:
@@ -327,14 +354,30 @@ def _metadata(
 ) -> None:
     rows = []
     for s, (key, channel) in enumerate(keys):
-        name = f"Project {rng.choice(['atlas', 'borealis', 'cobalt', 'delta'])} {s}" \
-            if rng.random() < 0.1 else None
+        name = (
+            f"Project {rng.choice(['atlas', 'borealis', 'cobalt', 'delta'])} {s}"
+            if rng.random() < 0.1
+            else None
+        )
         state, turn_id, started = "idle", None, None
         if rng.random() < 0.002:
             state, turn_id, started = "running", f"turn-{s}", last[s]
-        rows.append((key, first[s], last[s], per, name, state, turn_id, started,
-                     channel.get("agent_alias"), channel.get("channel_id"),
-                     channel.get("room_id"), channel.get("sender_id")))
+        rows.append(
+            (
+                key,
+                first[s],
+                last[s],
+                per,
+                name,
+                state,
+                turn_id,
+                started,
+                channel.get("agent_alias"),
+                channel.get("channel_id"),
+                channel.get("room_id"),
+                channel.get("sender_id"),
+            )
+        )
     conn.execute("BEGIN")
     conn.executemany(
         "INSERT INTO session_metadata (session_key, created_at, last_activity, message_count,"

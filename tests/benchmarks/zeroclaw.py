@@ -43,8 +43,9 @@ def rewrite(messages: list[tuple[str, str]], target: Path) -> None:
     tmp = target.with_name(f".tmp{os.getpid()}")
     with tmp.open("wb") as f:
         for role, content in messages:
-            line = json.dumps({"role": role, "content": content}, ensure_ascii=False,
-                              separators=(",", ":"))
+            line = json.dumps(
+                {"role": role, "content": content}, ensure_ascii=False, separators=(",", ":")
+            )
             f.write(line.encode())
             f.write(b"\n")
         f.flush()

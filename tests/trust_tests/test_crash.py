@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from storage.journal import Journal, state_dir
+from storage.jsonl import JsonlBackend
 from tests.trust_tests.conftest import ROOT, cli, zc_line
 from tests.unit_storage.sqlite_helpers import fts_integrity_ok
 
@@ -38,10 +39,17 @@ BROKEN = range(100, LINES, 1500)
 PAD = "y" * 4000
 CUT_LINE = 5000  # rollbacks cut where line n5000 starts: message index CUT_INDEX
 CUT_INDEX = str(CUT_LINE - sum(1 for b in BROKEN if b < CUT_LINE))
+TAIL_LINE = 9000  # the undo trials roll back less: the rollback is not what they test
+TAIL_INDEX = str(TAIL_LINE - sum(1 for b in BROKEN if b < TAIL_LINE))
 
 
 def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def points(fast: list[str | None], slow: list[str | None]) -> list[object]:
+    """Kill points: ``fast`` ones run by default, all of them under ``pytest -m soak``."""
+    return [*fast, *(pytest.param(p, marks=pytest.mark.soak) for p in slow)]
 
 
 @dataclass(frozen=True)
@@ -91,16 +99,18 @@ def new_trial(tmp_path: Path, name: str, data: bytes) -> Trial:
     return Trial(root, state)
 
 
-def kill_during(op: str, args: list[str], state: Path, die_at: str | None, delay: float) -> bool:
-    """Run the driver; it dies at ``die_at``, or is SIGKILLed ``delay`` s after it is ready.
-    True when it was killed before it finished."""
+def kill_during(
+    op: str, args: list[str], state: Path, die_at: str | None, delay: float | None
+) -> bool:
+    """Run the driver; it dies at ``die_at``, or is SIGKILLed ``delay`` s after it is ready
+    (``None``: it runs to the end). True when it was killed before it finished."""
     argv = [sys.executable, "-m", "tests.trust_tests.crash_driver", op, *args, "--state", str(state)]
     if die_at:
         argv += ["--die-at", die_at]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-    if die_at is None:
+    if die_at is None and delay is not None:
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
     out, _ = proc.communicate(timeout=60)
@@ -154,7 +164,10 @@ COMPACT_POINTS = [
 ]
 
 
-@pytest.mark.parametrize("die_at", [*COMPACT_POINTS, None, None, None])
+@pytest.mark.parametrize(
+    "die_at",
+    points(["journal.begin:1:after", "replace:1:after", None], [*COMPACT_POINTS, None, None]),
+)
 def test_compact_killed(big: BigSession, tmp_path: Path, die_at: str | None) -> None:
     trial = new_trial(tmp_path, "compact", big.old)
     delay = random.Random(str(die_at) + str(tmp_path)).uniform(0.0, 0.5)
@@ -174,7 +187,9 @@ ROLLBACK_POINTS = [
 ]
 
 
-@pytest.mark.parametrize("die_at", [*ROLLBACK_POINTS, None, None])
+@pytest.mark.parametrize(
+    "die_at", points(["journal.begin:1:after", "ftruncate:1:after", None], [*ROLLBACK_POINTS, None])
+)
 def test_rollback_killed(big: BigSession, tmp_path: Path, die_at: str | None) -> None:
     trial = new_trial(tmp_path, "rollback", big.old)
     cut = big.old.index(zc_line(f"n{CUT_LINE} {PAD}", "user"))
@@ -186,48 +201,52 @@ def test_rollback_killed(big: BigSession, tmp_path: Path, die_at: str | None) ->
 
 # --- undo -------------------------------------------------------------------------------------
 
-UNDO_POINTS = [
-    "write:1:before",  # in place: nothing written back yet
-    "write:1:after",  # in place: part of the lines are back
-    "replace:1:before",  # rewrite: the temp file is ready
-    "replace:1:after",  # rewrite: swapped, the entry still says done
-    "journal.set_status:1:before",
-]
+UNDO_POINTS = {
+    "write:1:after": False,  # part of the lines are written to the new file
+    "journal.set_status:1:before": True,  # the new file is ready, not yet noted in the entry
+    "journal.set_status:1:after": False,  # noted, not swapped
+    "replace:1:after": True,  # swapped, the entry still says done
+    "journal.set_status:2:before": False,  # carried over, not yet marked undone
+    None: True,
+}
 
 
-@pytest.mark.parametrize("grown", [False, True], ids=["in-place", "rewrite"])
-@pytest.mark.parametrize("die_at", [*UNDO_POINTS, None])
+@pytest.mark.parametrize(
+    ("die_at", "grown"),
+    [
+        (die_at, grown)
+        if die_at in ("write:1:after", "replace:1:after", "journal.set_status:2:before")
+        else pytest.param(die_at, grown, marks=pytest.mark.soak)
+        for die_at, grown in UNDO_POINTS.items()
+    ],
+)
 def test_undo_killed(big: BigSession, tmp_path: Path, die_at: str | None, grown: bool) -> None:
     """A rollback, then its undo is killed; ``zc-sessions undo`` again must end at the
-    original bytes. ``grown``: the daemon appended after the rollback, so the undo rewrites
-    the file instead of appending the lines back."""
+    original bytes, each line once. ``grown``: the daemon appended after the rollback, so the
+    lines go back in front of what it wrote."""
     trial = new_trial(tmp_path, "undo", big.old)
-    kill_during("rollback", [str(trial.sessions), KEY, CUT_INDEX], trial.state, None, 60)
-    cut = big.old.index(zc_line(f"n{CUT_LINE} {PAD}", "user"))
+    JsonlBackend(trial.sessions, journal=trial.journal()).rollback(KEY, int(TAIL_INDEX))
+    cut = big.old.index(zc_line(f"n{TAIL_LINE} {PAD}", "user"))
     assert trial.path.read_bytes() == big.old[:cut]
     late = zc_line("written after the rollback") if grown else b""
     if late:
         with trial.path.open("ab") as f:
             f.write(late)
-    rolled = big.old[:cut] + late
-    restored = big.old[:cut] + big.old[cut:] + late
-    delay = random.Random(str(die_at) + str(tmp_path)).uniform(0.0, 0.6)
+    rolled, restored = big.old[:cut] + late, big.old + late
+    delay = random.Random(str(die_at) + str(tmp_path)).uniform(0.0, 0.5)
     kill_during("undo", [str(trial.sessions)], trial.state, die_at, delay)
     now = digest(trial.path.read_bytes())
     assert now in (digest(rolled), digest(restored)), "the undo left a torn file"
-    entries = trial.journal().entries()
-    assert len(entries) == 1
-    if entries[0].status == "undone":
+    (entry,) = trial.journal().entries()
+    if entry.status == "undone":
         assert now == digest(restored)
     # whatever the kill left, the CLI's undo ends at the original lines, each exactly once
     result = cli(trial.root, "undo", KEY, "--json")
-    if entries[0].status == "undone":
-        assert result.code == 1 and "nothing to undo" in result.err, result
-    else:
-        assert result.code == 0, result
+    assert result.code == (1 if entry.status == "undone" else 0), result
     assert digest(trial.path.read_bytes()) == digest(restored), "undo duplicated or lost lines"
     assert trial.live_entries() == []
     no_strays(trial)
+    assert not list(trial.sessions.glob(".*.zc-restore-*")), "an undo left its temp file"
 
 
 # --- migrate ----------------------------------------------------------------------------------
@@ -271,7 +290,9 @@ def check_migrate(trial: Trial, big: BigSession) -> None:
         assert rows == 0 and len(names) == 1, "imported while still live"
 
 
-@pytest.mark.parametrize("die_at", [*MIGRATE_POINTS, None, None])
+@pytest.mark.parametrize(
+    "die_at", points(["rename:1:after", "link:1:after", None], [*MIGRATE_POINTS, None])
+)
 def test_migrate_killed(big: BigSession, tmp_path: Path, die_at: str | None) -> None:
     trial = new_trial(tmp_path, "migrate", big.old)
     delay = random.Random(str(die_at) + str(tmp_path)).uniform(0.0, 1.2)
@@ -332,7 +353,9 @@ def rows_and_count(db: Path) -> tuple[list[tuple[object, ...]], int]:
 SQLITE_POINTS = ["journal.begin:1:after", "journal.set_status:1:before", "journal.set_status:1:after"]
 
 
-@pytest.mark.parametrize("die_at", [*SQLITE_POINTS, None])
+@pytest.mark.parametrize(
+    "die_at", points(["journal.begin:1:after", "journal.set_status:1:before"], [*SQLITE_POINTS, None])
+)
 def test_sqlite_rollback_killed(big_db: Path, tmp_path: Path, die_at: str | None) -> None:
     root = tmp_path / "data"
     (root / "sessions").mkdir(parents=True)

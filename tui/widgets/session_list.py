@@ -8,9 +8,12 @@ with control characters made visible.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import ClassVar, Literal
 
 from rich.cells import cell_len
@@ -43,6 +46,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- pure helpers -----------------------------------------------------------------------------
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a batch of objects is built (it is not garbage)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def source_label(meta: SessionMetadata) -> str:
@@ -80,7 +95,7 @@ class SessionRow:
     stale: bool = False
     unreadable: bool = False
 
-    @property
+    @cached_property
     def ref(self) -> SessionRef:
         return ref_of(self.meta)
 
@@ -93,9 +108,31 @@ class SessionRow:
         return source_label(self.meta)
 
 
+def activity_of(text: str | None) -> datetime | None:
+    """``last_activity`` as an aware datetime: ``fromisoformat`` (C, and in 3.11 it takes the
+    nine fraction digits chrono writes) first, the strict RFC 3339 parser when it says no or
+    gives a naive time (which could not be compared with the others)."""
+    if not text:
+        return None
+    end = len(text) - (1 if text[-1:] in ("Z", "z") else 6)  # where the fraction ends
+    plain = (
+        len(text) >= 20
+        and text[4::3][:5] in ("--T::", "--t::", "-- ::")
+        and (end == len(text) - 1 or (text[-6] in "+-" and text[-3] == ":"))
+        and (end == 19 or (text[19] == "." and 1 <= end - 20 <= 9 and text[20:end].isdigit()))
+    )
+    if not plain:
+        return parse_rfc3339(text)  # not the usual shape: the strict parser judges it
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_rfc3339(text)
+    return when if when.tzinfo is not None else parse_rfc3339(text)
+
+
 def make_row(meta: SessionMetadata, previous: SessionRow | None = None) -> SessionRow:
     """A row for fresh metadata; a count the metadata lacks is kept from ``previous``, as stale."""
-    activity = parse_rfc3339(meta.last_activity) if meta.last_activity else None
+    activity = activity_of(meta.last_activity)
     unreadable = bool(meta.has_unreadable) or (previous is not None and previous.unreadable)
     if meta.message_count is not None:
         return SessionRow(meta, meta.message_count, activity, unreadable=unreadable)
@@ -126,12 +163,20 @@ def matches(row: SessionRow, needle: str) -> bool:
     return any(needle in f.casefold() for f in fields if f)
 
 
-def sort_rows(rows: Iterable[SessionRow], mode: SortMode) -> list[SessionRow]:
+SMALL_UPSERT = 32  # up to this many changed sessions move in place instead of a full re-sort
+
+
+def sort_key(mode: SortMode) -> Callable[[SessionRow], tuple[object, ...]]:
+    """The key of ``mode`` (``activity`` sorts by it descending, the others ascending)."""
     if mode == "name":
-        return sorted(rows, key=lambda r: (r.title.casefold(), r.meta.key))
+        return lambda r: (r.title.casefold(), r.meta.key)
     if mode == "count":
-        return sorted(rows, key=lambda r: (-(r.count or 0), r.title.casefold()))
-    return sorted(rows, key=lambda r: (r.activity or _EPOCH, r.meta.key), reverse=True)
+        return lambda r: (-(r.count or 0), r.title.casefold())
+    return lambda r: (r.activity or _EPOCH, r.meta.key)
+
+
+def sort_rows(rows: Iterable[SessionRow], mode: SortMode) -> list[SessionRow]:
+    return sorted(rows, key=sort_key(mode), reverse=mode == "activity")
 
 
 def count_label(row: SessionRow) -> str:
@@ -203,6 +248,14 @@ class SessionList(ScrollView, can_focus=True):
             super().__init__()
             self.ref = ref
 
+    class CountsWanted(Message):
+        """Rows on screen (or every row, to sort by count) whose count is unknown or stale."""
+
+        def __init__(self, refs: list[SessionRef], *, urgent: bool = True) -> None:
+            super().__init__()
+            self.refs = refs
+            self.urgent = urgent
+
     class TypedToFilter(Message):
         """A printable key no command uses: the user started typing a filter."""
 
@@ -230,6 +283,8 @@ class SessionList(ScrollView, can_focus=True):
         self._index: dict[SessionRef, int] = {}
         self._posted: SessionRef | None = None
         self._lines: LRUCache[tuple[int, int], Strip] = LRUCache(512)
+        self._asked: set[SessionRef] = set()  # counts asked for and not yet handed down
+        self._wanted: list[SessionRow] = []
 
     # --- data in (attributes down) ------------------------------------------------------------
 
@@ -237,6 +292,12 @@ class SessionList(ScrollView, can_focus=True):
         self, metas: Iterable[SessionMetadata], backends: Iterable[BackendName] | None = None
     ) -> None:
         """Replace every row of ``backends`` (all rows when None) with ``metas``."""
+        with no_gc():  # 10,000 new rows would set off several full collections of the heap
+            self._set_sessions(metas, backends)
+
+    def _set_sessions(
+        self, metas: Iterable[SessionMetadata], backends: Iterable[BackendName] | None
+    ) -> None:
         scope = set(backends) if backends is not None else None
         fresh = {ref_of(m): m for m in metas}
         kept = {
@@ -246,15 +307,70 @@ class SessionList(ScrollView, can_focus=True):
         }
         kept.update({ref: make_row(m, self._rows.get(ref)) for ref, m in fresh.items()})
         self._rows = kept
+        self._asked.difference_update(fresh)
         self._rebuild()
 
     def upsert(self, metas: Iterable[SessionMetadata], gone: Iterable[SessionRef] = ()) -> None:
+        metas, gone = list(metas), list(gone)
+        if len(metas) + len(gone) <= SMALL_UPSERT and self._view:
+            self._upsert_in_place(metas, gone)
+            return
         for meta in metas:
             ref = ref_of(meta)
             self._rows[ref] = make_row(meta, self._rows.get(ref))
+            self._asked.discard(ref)
         for ref in gone:
             self._rows.pop(ref, None)
         self._rebuild()
+
+    def _upsert_in_place(self, metas: list[SessionMetadata], gone: list[SessionRef]) -> None:
+        """A few changed sessions (the live tail's case): move just their rows, no full sort."""
+        current = self.highlighted if self._posted is None else self._posted
+        view = self._view
+        metas = list({ref_of(m): m for m in metas}.values())
+        for ref in {*gone, *(ref_of(m) for m in metas)}:
+            at = self._index.pop(ref, None)
+            if at is not None:
+                del view[at]
+                self._reindex(at)
+        for ref in gone:
+            self._rows.pop(ref, None)
+        for meta in metas:
+            ref = ref_of(meta)
+            row = make_row(meta, self._rows.get(ref))
+            self._rows[ref] = row
+            self._asked.discard(ref)
+            if matches(row, self.filter_text):
+                at = self._insertion_point(row)
+                view.insert(at, row)
+                self._reindex(at)
+        self.virtual_size = Size(self.scrollable_content_region.width, self._content_height())
+        self._lines.clear()
+        fallback = min(self.cursor, max(0, len(view) - 1))
+        new_cursor = fallback if current is None else self._index.get(current, fallback)
+        self.set_reactive(SessionList.cursor, new_cursor)
+        self._after_cursor_move()
+        self.refresh()
+
+    def _reindex(self, start: int) -> None:
+        index = self._index
+        for i in range(start, len(self._view)):
+            index[self._view[i].ref] = i
+
+    def _insertion_point(self, row: SessionRow) -> int:
+        """Where ``row`` goes in the sorted view: after every row that sorts before it."""
+        key, reverse = sort_key(self.sort_mode), self.sort_mode == "activity"
+        mine = key(row)
+        lo, hi = 0, len(self._view)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            theirs = key(self._view[mid])
+            before = theirs > mine if reverse else theirs <= mine
+            if before:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     def set_counts(
         self, counts: Mapping[SessionRef, int], unreadable: Mapping[SessionRef, bool] | None = None
@@ -264,8 +380,17 @@ class SessionList(ScrollView, can_focus=True):
             row = self._rows.get(ref)
             if row is not None:
                 flag = unreadable.get(ref, row.unreadable)
-                self._rows[ref] = replace(row, count=count, stale=False, unreadable=flag)
-        self._rebuild(resort=self.sort_mode == "count")
+                new = replace(row, count=count, stale=False, unreadable=flag)
+                self._rows[ref] = new
+                at = self._index.get(ref)
+                if at is not None:
+                    self._view[at] = new  # same place: no re-sort unless sorted by count
+            self._asked.discard(ref)
+        if self.sort_mode == "count":
+            self._rebuild()
+        else:
+            self._lines.clear()
+            self.refresh()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip().casefold()
@@ -274,6 +399,11 @@ class SessionList(ScrollView, can_focus=True):
     def cycle_sort(self) -> SortMode:
         self.sort_mode = SORT_MODES[(SORT_MODES.index(self.sort_mode) + 1) % len(SORT_MODES)]
         self._rebuild()
+        if self.sort_mode == "count":  # sorting by count needs every count, not just the shown
+            refs = [ref for ref in self.uncounted() if ref not in self._asked]
+            self._asked.update(refs)
+            if refs:
+                self.post_message(self.CountsWanted(refs, urgent=False))
         return self.sort_mode
 
     # --- data out --------------------------------------------------------------------------
@@ -437,6 +567,8 @@ class SessionList(ScrollView, can_focus=True):
         else:
             row = self._view[index]
             text = self._title_line(row, width) if part == 0 else self._detail_line(row, width)
+            if (row.count is None or row.stale) and row.ref not in self._asked:
+                self._want_count(row)
         text.truncate(width, overflow="ellipsis", pad=True)
         if self._view and index == self.cursor:
             cls = "session-list--cursor" if self.has_focus else "session-list--cursor-blurred"
@@ -449,6 +581,19 @@ class SessionList(ScrollView, can_focus=True):
         text.stylize_before(base)
         segments = list(text.render(self.app.console))
         return Strip(segments, cell_len(text.plain)).crop_extend(0, width, base)
+
+    def _want_count(self, row: SessionRow) -> None:
+        """Counts are read lazily: only for rows that get painted, after the paint."""
+        self._asked.add(row.ref)
+        self._wanted.append(row)
+        if len(self._wanted) == 1:
+            self.call_later(self._post_wanted)  # after this paint, not before it
+
+    def _post_wanted(self) -> None:
+        rows, self._wanted = self._wanted, []
+        # Small sessions first: one huge file must not hold the rest of the screen at "…".
+        rows.sort(key=lambda r: r.meta.size or 0)
+        self.post_message(self.CountsWanted([r.ref for r in rows]))
 
     def _empty_text(self) -> Text:
         dim = self.get_component_rich_style("session-list--dim")

@@ -13,21 +13,22 @@ While a JSONL session's index is still being built, the tail is shown with *loca
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import events, work
+from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from storage.models import Changes, SkippedLine, StoredMessage, Tail
 from tui.render import render_message, render_placeholder, render_skipped, sanitize
@@ -48,6 +49,15 @@ class TranscriptSource(Protocol):
 
 
 # --- what the workers hand back -------------------------------------------------------------
+
+
+class _IndexProgressed(Message):
+    """From the index worker: ``fraction`` of the session indexed (for ``generation``)."""
+
+    def __init__(self, generation: int, fraction: float) -> None:
+        super().__init__()
+        self.generation = generation
+        self.fraction = fraction
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,18 @@ class Transcript(ScrollView, can_focus=True):
         def control(self) -> Transcript:
             return self.transcript
 
+    class IndexProgress(Message):
+        """The background index build of a big session got further (``fraction`` 0..1)."""
+
+        def __init__(self, transcript: Transcript, fraction: float) -> None:
+            super().__init__()
+            self.transcript = transcript
+            self.fraction = fraction
+
+        @property
+        def control(self) -> Transcript:
+            return self.transcript
+
     class SelectionChanged(Message):
         """Another message was selected. ``index`` is None while indices are not known."""
 
@@ -194,6 +216,7 @@ class Transcript(ScrollView, can_focus=True):
         self._key = key
         self._auto_count = auto_count
         self._generation = 0
+        self._index_cancel = threading.Event()
         self._messages: LRUCache[int, StoredMessage] = LRUCache(self.MESSAGE_CACHE)
         self._strips: LRUCache[_StripKey, tuple[StoredMessage, list[Strip]]] = LRUCache(
             self.STRIP_CACHE
@@ -223,6 +246,7 @@ class Transcript(ScrollView, can_focus=True):
         self._jobs: dict[Worker[Any], range | None] = {}  # this session's workers: what they read
         self._pending_jump: tuple[int, bool] | None = None
         self._syncing_scroll = False
+        self._indexing: float | None = None  # how far the index build is, while it runs
 
     # --- public API -------------------------------------------------------------------------
 
@@ -234,6 +258,16 @@ class Transcript(ScrollView, can_focus=True):
     @property
     def index_known(self) -> bool:
         return self._index_known
+
+    @property
+    def indexing(self) -> float | None:
+        """How far (0..1) the index build is while indices are not known; else None."""
+        return None if self._index_known else self._indexing
+
+    @property
+    def jump_pending(self) -> bool:
+        """A jump (``g``, a search hit) waits for the index."""
+        return self._pending_jump is not None
 
     @property
     def follow(self) -> bool:
@@ -404,6 +438,12 @@ class Transcript(ScrollView, can_focus=True):
         self._navigate(lambda: self._page(+1))
 
     def action_top(self) -> None:
+        if not self._index_known and self._opened:
+            # Only the tail is loaded: its first message is not the session's first. Jump for
+            # real as soon as the index says where #0 is (the title shows the progress).
+            self._pending_jump = (0, True)
+            self.post_message(self.IndexProgress(self, self._indexing or 0.0))
+            return
         self._navigate(self._go_top)
 
     def action_bottom(self) -> None:
@@ -490,8 +530,25 @@ class Transcript(ScrollView, can_focus=True):
     def _read_index(
         self, source: TranscriptSource, key: str, generation: int, count: bool
     ) -> _IndexRead:
-        total = source.count_messages(key) if count else None
+        total = self._build_index(source, key, generation) if count else None
         return _IndexRead(generation, total, tuple(source.skipped_lines(key)))
+
+    def _build_index(self, source: TranscriptSource, key: str, generation: int) -> int | None:
+        """The message count; through ``build_index`` (progress shown, cancellable) if the store
+        has one (JSONL), else ``count_messages``."""
+        build = getattr(source, "build_index", None)
+        if build is None:
+            return source.count_messages(key)
+        worker = get_current_worker()
+        cancel = self._index_cancel
+
+        def progress(done: int, total: int) -> None:
+            if worker.is_cancelled:
+                cancel.set()
+            elif total > 0:
+                self.post_message(_IndexProgressed(generation, done / total))
+
+        return cast("int | None", build(key, progress=progress, cancel=cancel))
 
     @work(thread=True, exit_on_error=False, group=WORKER_GROUP, description="read messages")
     def _read_range(
@@ -502,6 +559,8 @@ class Transcript(ScrollView, can_focus=True):
     def _new_generation(self) -> None:
         """Forget the session shown; results of workers started before are ignored."""
         self.workers.cancel_group(self, WORKER_GROUP)
+        self._index_cancel.set()  # an index build of the session shown before stops
+        self._index_cancel = threading.Event()
         self._generation += 1
         self._reset_state()
 
@@ -556,6 +615,15 @@ class Transcript(ScrollView, can_focus=True):
             self._track(worker)
         if self._index_known:
             self._take_pending_jump()
+
+    def on_unmount(self) -> None:
+        self._index_cancel.set()
+
+    @on(_IndexProgressed)
+    def _index_progressed(self, message: _IndexProgressed) -> None:
+        if message.generation == self._generation and not self._index_known:
+            self._indexing = message.fraction
+            self.post_message(self.IndexProgress(self, message.fraction))
 
     def _apply_index(self, result: _IndexRead) -> None:
         if result.count is not None:
