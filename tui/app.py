@@ -427,6 +427,8 @@ class ZcSessionsApp(App[int]):
 
     def open_session(self, ref: SessionRef, focus_index: int | None = None) -> None:
         """Show ``ref`` in the transcript (scrolled to ``focus_index`` when given)."""
+        if self.open_ref is not None and self.open_ref != ref:
+            self.sessions.recount(self.open_ref)  # its count was left to the transcript
         self.open_ref = ref
         with self._tail_lock:
             self._tail_state = None
@@ -471,9 +473,9 @@ class ZcSessionsApp(App[int]):
     @on(Transcript.IndexProgress)
     def _transcript_status(self) -> None:
         t, ref = self.transcript, self.open_ref
-        if t.index_known and ref is not None and (row := self.sessions.row(ref)) is not None:
-            if row.count != t.count or row.stale:  # the transcript counted it: the list has it
-                self.sessions.set_counts({ref: t.count})
+        row = self.sessions.row(ref) if ref is not None and t.index_known else None
+        if ref is not None and row is not None and (row.count != t.count or row.stale):
+            self.sessions.set_counts({ref: t.count})  # the transcript counted it: list it
         self._show_title()
 
     def _show_title(self) -> None:

@@ -327,12 +327,15 @@ class SessionList(ScrollView, can_focus=True):
         """A few changed sessions (the live tail's case): move just their rows, no full sort."""
         current = self.highlighted if self._posted is None else self._posted
         view = self._view
+        before = len(view)
+        touched = [self.cursor]  # rows whose lines change: where rows left, arrived, the cursor
         metas = list({ref_of(m): m for m in metas}.values())
         for ref in {*gone, *(ref_of(m) for m in metas)}:
             at = self._index.pop(ref, None)
             if at is not None:
                 del view[at]
                 self._reindex(at)
+                touched.append(at)
         for ref in gone:
             self._rows.pop(ref, None)
         for meta in metas:
@@ -344,13 +347,31 @@ class SessionList(ScrollView, can_focus=True):
                 at = self._insertion_point(row)
                 view.insert(at, row)
                 self._reindex(at)
+                touched.append(at)
         self.virtual_size = Size(self.scrollable_content_region.width, self._content_height())
-        self._lines.clear()
         fallback = min(self.cursor, max(0, len(view) - 1))
         new_cursor = fallback if current is None else self._index.get(current, fallback)
+        touched.append(new_cursor)
         self.set_reactive(SessionList.cursor, new_cursor)
+        # Rows between the first and last touched one shifted; the rest are as painted (unless
+        # the list got longer or shorter: then everything below shifted too).
+        # (Positions are noted mid-way: each later insert can push a noted row one further.)
+        low = min(touched)
+        high = max(touched) + len(metas) if len(view) == before else max(before, len(view))
+        self._repaint_rows(low, high)
         self._after_cursor_move()
-        self.refresh()
+
+    def _repaint_rows(self, low: int, high: int) -> None:
+        """Repaint rows ``low..high`` only (a live tail touches one row, not the screen)."""
+        top, bottom = low * self.ROW_HEIGHT, (high + 1) * self.ROW_HEIGHT
+        for key in [k for k in self._lines.keys() if top <= k[0] < bottom]:  # noqa: SIM118 (not a dict)
+            self._lines.discard(key)
+        first = max(top, int(self.scroll_offset.y))
+        last = min(bottom, int(self.scroll_offset.y) + self.scrollable_content_region.height)
+        if last > first:
+            self.refresh_lines(first, last - first)
+        if not self._view:
+            self.refresh()
 
     def _reindex(self, start: int) -> None:
         index = self._index
@@ -376,6 +397,7 @@ class SessionList(ScrollView, can_focus=True):
         self, counts: Mapping[SessionRef, int], unreadable: Mapping[SessionRef, bool] | None = None
     ) -> None:
         unreadable = unreadable or {}
+        shown: list[int] = []
         for ref, count in counts.items():
             row = self._rows.get(ref)
             if row is not None:
@@ -385,12 +407,22 @@ class SessionList(ScrollView, can_focus=True):
                 at = self._index.get(ref)
                 if at is not None:
                     self._view[at] = new  # same place: no re-sort unless sorted by count
+                    shown.append(at)
             self._asked.discard(ref)
         if self.sort_mode == "count":
             self._rebuild()
+        elif len(shown) <= SMALL_UPSERT:
+            for at in shown:
+                self._repaint_rows(at, at)
         else:
             self._lines.clear()
             self.refresh()
+
+    def recount(self, ref: SessionRef) -> None:
+        """Ask again for ``ref``'s count when it is painted (if it is still unknown or stale)."""
+        self._asked.discard(ref)
+        self._lines.clear()
+        self.refresh()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text.strip().casefold()
