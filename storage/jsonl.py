@@ -83,6 +83,8 @@ MAX_INDEXES = 128
 # Search reads bigger blocks than a tail: fewer calls per MB, still a quick first hit.
 SEARCH_BLOCK = 1 << 20
 RETRIES = 3
+# How long a rename waits for a writer that still has the old file open (see _carry_over).
+CARRY_WAIT = 5.0
 _BEFORE_LEN = 4096
 _RUST_WORDS = re.compile(f"[^{re.escape(RUST_WHITESPACE)}]+")
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
@@ -606,9 +608,9 @@ class JsonlBackend:
             found = self._indexed_messages(idx, fd, start, min(stop, idx.count))
             piece = self._last_piece(fd, idx, st)
             # the unterminated last line, when it is a message whose index is in range
-            last = piece is not None and isinstance(piece[1], ChatMessage)
-            if last and piece is not None and start <= idx.count < stop:
-                found.append(_message(idx.count, idx.lines, idx.end, piece[0], False, piece[1]))
+            raw, got = piece if piece is not None else (b"", None)
+            if isinstance(got, ChatMessage) and start <= idx.count < stop:
+                found.append(_message(idx.count, idx.lines, idx.end, raw, False, got))
             return found
 
     @_storage_errors("read the session")
@@ -1196,8 +1198,12 @@ class JsonlBackend:
                 )
                 with _appends_held_off(fd):
                     gone = _unchanged(fd, path, st)
-                    if gone:
-                        os.unlink(path)
+                    try:
+                        if gone:
+                            os.unlink(path)
+                    except OSError:
+                        self.journal.discard(entry)  # still there: nothing to undo
+                        raise
                 if not gone:
                     self.journal.discard(entry)
                     continue
@@ -1620,16 +1626,23 @@ def _only_grown(fd: int, path: Path, st: os.stat_result, end: bytes) -> bool:
 
 def _carry_over(fd: int, covered: int, path: Path, polls: int = 3) -> int:
     """Append to ``path`` what was written to the old file (still open as ``fd``) past
-    ``covered``, until nothing new came for ``polls`` looks 10 ms apart.
+    ``covered``; returns how many bytes moved.
 
-    A daemon that opened the file before the rename writes into the old inode, and those
-    bytes would go with it. Whole lines move; a partial one waits up to a second for its end.
+    A daemon that opened the file before the rename writes into the old inode, and so does
+    one whose open() waited for our lease: it goes on with the inode it looked up, the old
+    one. Where leases work, this goes on until nobody else has the old file open (a write
+    lease on it is granted only then), so every byte written to it moves, however late the
+    writer was scheduled (up to CARRY_WAIT). Elsewhere it stops once nothing new came for
+    ``polls`` looks 10 ms apart. Whole lines move; a partial one waits for its end.
     """
     carried = quiet = partial = 0
+    deadline = time.monotonic() + CARRY_WAIT
     while True:
+        alone = _alone(fd)  # checked before reading: all that was written is visible then
         size = os.fstat(fd).st_size
         data = read_at(fd, covered, size - covered) if size > covered else b""
-        whole = data[: data.rfind(b"\n") + 1] or (data if partial >= 100 else b"")
+        final = alone is True or partial >= 100 or time.monotonic() > deadline
+        whole = data if final else data[: data.rfind(b"\n") + 1]
         if whole:
             _append_line_safe(path, whole)
             covered, carried, partial, quiet = covered + len(whole), carried + len(whole), 0, 0
@@ -1637,9 +1650,26 @@ def _carry_over(fd: int, covered: int, path: Path, polls: int = 3) -> int:
             partial, quiet = partial + 1, 0
         else:
             quiet += 1
-        if quiet >= polls:
+        if alone is True:
+            return carried  # nobody has the old file open, and nobody can open it again
+        if quiet >= polls and (alone is None or time.monotonic() > deadline):
             return carried
         time.sleep(0.01)
+
+
+def _alone(fd: int) -> bool | None:
+    """Whether no one else has this file open (a write lease is granted only then); None
+    where leases cannot tell."""
+    if not hasattr(fcntl, "F_SETLEASE"):
+        return None
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+    except OSError as err:
+        return False if err.errno == errno.EAGAIN else None
+    with suppress(OSError):
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+    return True
 
 
 def _append_line_safe(path: Path, data: bytes) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -274,11 +275,17 @@ class SqliteBackend:
             raise StorageError(f"cannot read {self.db_path}: {err.strerror}") from err
         return len(header) == 20 and header[18] == 2
 
+    def _writable(self) -> bool:
+        return os.access(self.db_path, os.W_OK) and os.access(self.db_path.parent, os.W_OK)
+
     def _open(self) -> sqlite3.Connection:
         if not self.db_path.is_file():
             raise StorageError(f"no database at {self.db_path}")
-        immutable = self.read_only and self._wants_immutable()
-        mode = "ro" if self.read_only else "rw"
+        # A store we cannot write (a read-only file system, someone else's file) is still read;
+        # an edit then fails with SQLite's own "readonly database" error.
+        ro = self.read_only or not self._writable()
+        immutable = ro and self._wants_immutable()
+        mode = "ro" if ro else "rw"
         uri = f"file:{quote(str(self.db_path.resolve()))}?mode={mode}"
         uri += "&immutable=1" if immutable else ""
         try:
@@ -342,9 +349,20 @@ class SqliteBackend:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as err:
             raise storage_error(err, self.db_path) from err
+        self._local.entry = None
         try:
             yield conn
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            # SQLite refused (read-only, full, locked): rolled back, so the edit did not happen,
+            # and its journal entry must not say it may have. A crash keeps it pending instead.
+            entry: JournalEntry | None = self._local.entry
+            if entry is not None:
+                self.journal.discard(entry)
+            raise
         finally:
+            self._local.entry = None
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
 
@@ -357,6 +375,7 @@ class SqliteBackend:
             if entry is not None:
                 self.journal.discard(entry)
             raise
+        self._local.entry = None  # committed: from here on the entry stays, whatever happens
         if entry is not None:
             self.journal.set_status(entry, "done")
 
@@ -790,7 +809,8 @@ class SqliteBackend:
         removed: tuple[RemovedMessage, ...] = (),
         **payload: Any,
     ) -> JournalEntry:
-        return self.journal.begin(
+        """Journal an edit inside its write transaction (``_write`` drops it on a rollback)."""
+        entry = self.journal.begin(
             store=self.sessions_dir,
             backend="sqlite",
             key=key,
@@ -798,6 +818,8 @@ class SqliteBackend:
             removed=removed,
             payload={"db": str(self.db_path.resolve()), **payload},
         )
+        self._local.entry = entry
+        return entry
 
     def _report(self, action: str, key: str, **fields: Any) -> EditReport:
         return EditReport(action=action, key=key, backend="sqlite", **fields)

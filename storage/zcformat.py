@@ -88,11 +88,10 @@ class _Invalid(Exception):
     pass
 
 
-_CANONICAL = re.compile(
-    r'\{"role":"((?:[^"\\\x00-\x1f]|\\["\\/bfnrt])*)",'
-    r'"content":"((?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u(?![dD][89abAB])(?![dD][c-fC-F])[0-9a-fA-F]{4})*)"\}'
-)
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+# ZeroClaw's own layout with no escape at all (parse_line takes it only then). Possessive runs,
+# not an alternation per character: a 10 MB image line matches in milliseconds, not seconds.
+_CANONICAL = re.compile(r'\{"role":"([^"\\\x00-\x1f]*+)","content":"([^"\\\x00-\x1f]*+)"\}')
+_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.S)
 
 
 def _reject_constant(name: str) -> Any:
@@ -222,7 +221,9 @@ def _parse_slow(text: str) -> ChatMessage | LineProblem:
 
 # JSON tokens for walking a line too deep for Python's recursive decoder.
 _WS = re.compile(r"[ \t\n\r]*")
-_STRING_TOKEN = re.compile(r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
+_STRING_TOKEN = re.compile(
+    r'"[^"\\\x00-\x1f]*+(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*+)*+"'
+)
 _SCALAR_TOKEN = re.compile(
     _STRING_TOKEN.pattern + r"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|null|true|false"
 )

@@ -122,9 +122,7 @@ async def _sqlite_search(ctx: Ctx) -> dict[str, list[float]]:
         pane = app.search_pane
         for _ in range(ctx.runs):
             for label, word in (("rare", RARE_SQLITE), ("half", HALF_WORD)):
-                await pilot.press("ctrl+u")
-                await until(lambda: not pane.hits and not pane.query_text, 5, "cleared")
-                await pilot.pause(0.3)
+                await _clear(pilot, pane)
                 seen.clear()
                 await pilot.press(*word)
                 t0 = time.perf_counter()
@@ -156,9 +154,7 @@ async def _jsonl_search(ctx: Ctx) -> dict[str, list[float]]:
         await pilot.press("slash")
         pane = app.search_pane
         for _ in range(ctx.runs):
-            await pilot.press("ctrl+u")
-            await until(lambda: not pane.hits and not pane.query_text, 5, "cleared")
-            await pilot.pause(0.3)
+            await _clear(pilot, pane)
             seen.clear()
             await pilot.press(*RARE_JSONL)
             lags: list[float] = []
@@ -179,6 +175,14 @@ async def _jsonl_search(ctx: Ctx) -> dict[str, list[float]]:
     return got
 
 
+async def _clear(pilot: Any, pane: Any) -> None:
+    """An empty search box and no hits (the focus may have moved to the results)."""
+    pane.focus_input()
+    await pilot.press("ctrl+u")
+    await until(lambda: not pane.hits and not pane.query_text, 10, "cleared")
+    await pilot.pause(0.3)
+
+
 def _status(pane: Any) -> str:
     return str(pane.query_one("#search-status").render())
 
@@ -194,9 +198,7 @@ async def _lag_monitor(lags: list[float], stop: asyncio.Event, tick: float = 0.0
 async def _cancel(pilot: Any, app: Any) -> float:
     """Escape 0.3 s into a full scan for an absent word: seconds until no search worker runs."""
     pane = app.search_pane
-    await pilot.press("ctrl+u")
-    await until(lambda: not pane.hits and not pane.query_text, 5, "cleared")
-    await pilot.pause(0.3)
+    await _clear(pilot, pane)
     await pilot.press(*"absentwordneverthere")
     await pilot.press("enter")
     await until(lambda: busy(app, "search"), 5, "search start")

@@ -1,6 +1,6 @@
 """Profile one benchmark scenario with py-spy, in a real terminal, and print where time went.
 
-    python -m tests.benchmarks.profile startup-jsonl|startup-sqlite|open|jump|live|search-jsonl
+    python -m tests.benchmarks.profile startup-jsonl|startup-sqlite|open|jump|live|search-jsonl|rollback
 
 The app runs under ``py-spy record --threads --format raw`` in a tmux pane; the scenario's
 steps run; the app quits; the collapsed stacks are summed per function (self and total time)
@@ -53,6 +53,22 @@ def _live(pane: Pane, ctx: Ctx) -> None:
         time.sleep(0.3)
 
 
+def _rollback(pane: Pane, ctx: Ctx) -> None:
+    """b, then y, on the open 1M-message session (the cut bytes are put back afterwards)."""
+    from tests.benchmarks.rollback import Restorer
+
+    restorer = Restorer(ctx.loads)
+    pane.wait_text(LAST_MARK, timeout=60)
+    pane.wait_text(f"{ctx.loads.facts['jsonl']['big']['messages']} msgs", timeout=120)
+    wait_until_idle(pane.pid(), limit=90)
+    pane.keys("b")
+    pane.wait_text("enter confirm", timeout=30)
+    pane.keys("y")
+    pane.wait_regex(r"removed \d+ message", timeout=30)
+    time.sleep(1.0)
+    restorer.restore()
+
+
 def _search_jsonl(pane: Pane, ctx: Ctx) -> None:
     pane.wait_regex(r"\d+ sessions · by", timeout=60)
     wait_until_idle(pane.pid(), limit=90)
@@ -70,6 +86,7 @@ SCENARIOS: dict[str, tuple[str, list[str], Steps]] = {
     "jump": ("jsonl", ["--session", BIG_KEY], _jump),
     "live": ("jsonl", ["--session", LIVE_KEY], _live),
     "search-jsonl": ("jsonl", [], _search_jsonl),
+    "rollback": ("jsonl", ["--session", BIG_KEY], _rollback),
 }
 
 

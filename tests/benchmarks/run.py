@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     fresh: dict[str, list[Row]] = {}
     for g in groups:
         print(f"== {g}", flush=True)
+        load_before = os.getloadavg()[0]
         try:
             got = GROUPS[g](ctx)
         except Exception as err:  # one broken group must not lose the others
@@ -145,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
             + f", git {git['head']}"
             + (f" with uncommitted {code}" if code else "")
+            + f"; load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores (above 1-2 means other work shared the machine)"
         )
         for r in got:
             r.suite, r.measured_at = g, stamp

@@ -47,6 +47,15 @@ def notes(app: object) -> list[str]:
     return app.notes
 
 
+def more_notes(app: object, seen: int) -> Callable[[], bool]:
+    """A wait condition: a notification came after the first ``seen``."""
+    return lambda: len(notes(app)) > seen
+
+
+def dialog_or_note(app: RecordingApp, seen: int) -> Callable[[], bool]:
+    return lambda: isinstance(app.screen, ConfirmScreen) or len(notes(app)) > seen
+
+
 async def confirmed(pilot: Pilot[int], key: str, action: str, key_name: str) -> bool:
     """Press ``key`` and confirm with ``y`` until the edit is done. The app re-plans (a new
     dialog) when the session changed between the dialog and the edit, and a compact gives up
@@ -61,7 +70,7 @@ async def confirmed(pilot: Pilot[int], key: str, action: str, key_name: str) -> 
             await pilot.press(key)
             await wait_for(
                 pilot,
-                lambda: isinstance(app.screen, ConfirmScreen) or len(notes(app)) > before,
+                dialog_or_note(app, before),
                 what=f"a dialog or a notice after {key!r}",
             )
             if "nothing to remove" in " ".join(notes(app)[before:]):
@@ -69,7 +78,7 @@ async def confirmed(pilot: Pilot[int], key: str, action: str, key_name: str) -> 
         if isinstance(app.screen, ConfirmScreen):
             before = len(notes(app))
             await pilot.press("y")
-            await wait_for(pilot, lambda: len(notes(app)) > before, what="the edit to finish")
+            await wait_for(pilot, more_notes(app, before), what="the edit to finish")
             new = notes(app)[before:]
             if any(n.startswith(done) for n in new):
                 return True
@@ -93,9 +102,7 @@ async def drive_app(app: RecordingApp, key_name: str, rounds: int) -> int:
             if i % 2 == 1:
                 before = len(notes(app))
                 await pilot.press("ctrl+z")
-                await wait_for(pilot, lambda: len(notes(app)) > before, what="the undo")
+                await wait_for(pilot, more_notes(app, before), what="the undo")
                 assert notes(app)[-1].startswith("undid"), notes(app)[-1]
         await pilot.press("q")
     return done
-
-

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from storage.journal import Journal, JournalEntry
-from storage.sqlite import ensure_schema
 from storage.models import ChatMessage
+from storage.sqlite import ensure_schema
 from storage.zcformat import LineProblem, parse_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,9 +32,7 @@ CLI_TIMEOUT = 60.0
 
 
 @pytest.fixture(autouse=True)
-def private_home(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
@@ -54,7 +52,9 @@ class CliResult:
         return json.loads(self.out)
 
 
-def cli(workspace: Path, *args: str, read_only: bool = False, timeout: float = CLI_TIMEOUT) -> CliResult:
+def cli(
+    workspace: Path, *args: str, read_only: bool = False, timeout: float = CLI_TIMEOUT
+) -> CliResult:
     """``python -m storage.cli --workspace WS [--read-only] ARGS`` in a subprocess."""
     argv = [sys.executable, "-m", "storage.cli", "--workspace", str(workspace)]
     argv += ["--read-only"] if read_only else []
@@ -166,7 +166,12 @@ class Daemon:
 
 
 def jsonl_daemon(
-    path: Path, stop: Path, *, rate: float = 1000, burst: int = 1_000_000, pause: float = 0.0,
+    path: Path,
+    stop: Path,
+    *,
+    rate: float = 1000,
+    burst: int = 1_000_000,
+    pause: float = 0.0,
     prefix: str = "live",
 ) -> Daemon:
     args = [str(path), str(stop), str(rate), str(burst), str(pause), prefix]
@@ -174,7 +179,12 @@ def jsonl_daemon(
 
 
 def sqlite_daemon(
-    db: Path, key: str, stop: Path, *, rate: float = 1000, burst: int = 1_000_000,
+    db: Path,
+    key: str,
+    stop: Path,
+    *,
+    rate: float = 1000,
+    burst: int = 1_000_000,
     pause: float = 0.0,
 ) -> Daemon:
     args = [str(db), key, str(stop), str(rate), str(burst), str(pause)]

@@ -9,16 +9,15 @@ undo journal's blob for the browser): lost must be 0, and nothing may be in the 
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import fcntl
 import os
-from collections.abc import Callable
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 
 from storage.journal import Journal
 from storage.jsonl import JsonlBackend
@@ -137,8 +136,11 @@ def removed_per_journal(journal: Journal, store: Path) -> set[str]:
     return found
 
 
-async def test_app_rollback_compact_undo_lose_nothing_under_a_live_daemon(tmp_path: Path) -> None:
-    """The browser: fewer rounds than the CLI (4 rollbacks, 4 compacts, 2 undos), as each one
+@pytest.mark.parametrize("rounds", [2, pytest.param(12, marks=pytest.mark.soak)])
+async def test_app_rollback_compact_undo_lose_nothing_under_a_live_daemon(
+    tmp_path: Path, rounds: int
+) -> None:
+    """The browser: fewer rounds than the CLI (2 rollbacks, 2 compacts, 1 undo), as each one
     waits for the UI. The daemon writes in bursts, as a real one does between turns: a confirm
     dialog shows an exact count, and a burst between the dialog and the edit makes the app
     re-plan (a new dialog), which is confirmed again."""
@@ -146,15 +148,15 @@ async def test_app_rollback_compact_undo_lose_nothing_under_a_live_daemon(tmp_pa
     path = seed(root)
     journal = Journal()
     ws = open_workspace(root, journal=journal)
-    daemon = jsonl_daemon(path, tmp_path / "stop", rate=1000, burst=30, pause=0.5)
+    daemon = jsonl_daemon(path, tmp_path / "stop", rate=1000, burst=20, pause=1.0)
     try:
         wait_until(lambda: path.stat().st_size > 2000)
         app = RecordingApp(ws, journal=journal, live=True)
-        rollbacks = await drive_app(app, KEY, rounds=4)
+        rollbacks = await drive_app(app, KEY, rounds=rounds)
     finally:
         out = daemon.stop()
         ws.close()
-    assert rollbacks >= 2
+    assert rollbacks >= 1
     written = written_by(out)
     assert len(written) > 200
     check_nothing_lost(path, written, removed_per_journal(journal, root / "sessions"))
@@ -185,3 +187,39 @@ def test_the_journal_lists_what_an_append_during_a_cut_took_too(
     assert [m.content for m in report.removed] == ["m3", "m4", "late"]
     assert [m.content for m in entry.removed] == ["m3", "m4", "late"]
     assert removed_in_blob(journal, entry) == ["m3", "m4", "late"]
+
+
+def test_a_late_writer_on_the_old_file_is_carried_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ZeroClaw opened the file before a compact renamed a new one over it, and (descheduled
+    under load) writes 200 ms later, into the old inode. Its line must reach the new file: the
+    carry-over waits until nobody has the old file open (it once stopped after 30 ms of quiet,
+    and the live test above lost messages when the machine was busy)."""
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    path = sessions / "s.jsonl"
+    path.write_bytes(zc_line("m0") + b"{broken\n" + zc_line("m1"))
+    renamed = threading.Event()
+    real_replace = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        real_replace(src, dst)
+        if os.fspath(dst) == os.fspath(path):
+            renamed.set()
+
+    def late_writer(fd: int) -> None:
+        renamed.wait(10)
+        time.sleep(0.2)
+        os.write(fd, zc_line("late").rstrip(b"\n"))
+        os.write(fd, b"\n")
+        os.close(fd)
+
+    monkeypatch.setattr(os, "replace", replace)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)  # opened before the compact, as the daemon did
+    writer = threading.Thread(target=late_writer, args=(fd,))
+    writer.start()
+    report = JsonlBackend(sessions, journal=Journal()).compact("s")
+    writer.join(10)
+    assert [line.reason for line in report.removed_lines] == ["not JSON"]
+    assert contents_in_file(path) == ["m0", "m1", "late"]

@@ -69,18 +69,22 @@ def check_store(db: Path, daemon_out: str, removed: set[str]) -> None:
     assert not set(in_db) & removed
     lost = written - set(in_db) - removed
     assert lost == set(), f"{len(lost)} messages lost"
-    ((count,),) = sql(db, "SELECT message_count FROM session_metadata WHERE session_key = ?", (KEY,))
+    ((count,),) = sql(
+        db, "SELECT message_count FROM session_metadata WHERE session_key = ?", (KEY,)
+    )
     assert count == len(rows_of(db, KEY)), "message_count drifted from COUNT(*)"
     assert fts_integrity_ok(db)
 
 
 def test_cli_rollback_compact_undo_under_a_live_daemon(tmp_path: Path) -> None:
+    """10 rollbacks, 5 compacts, 2 undos by default (the JSONL test does 20/10/4; the soak
+    variant 200/100/40): SQLite's transactions leave less to race than a file does."""
     root = tmp_path / "data"
     db = seeded_store(root)
     daemon = sqlite_daemon(db, KEY, tmp_path / "stop", rate=1000)
     try:
         wait_until(lambda: len(rows_of(db, KEY)) > 60, what="the daemon to start")
-        removed = run_cli_edits(root, rollbacks=20)
+        removed = run_cli_edits(root, rollbacks=10)
     finally:
         out = daemon.stop()
     check_store(db, out, removed)
@@ -99,21 +103,24 @@ def test_cli_edits_under_a_live_daemon_soak(tmp_path: Path) -> None:
     check_store(db, out, removed)
 
 
-async def test_app_rollback_compact_undo_under_a_live_daemon(tmp_path: Path) -> None:
-    """The browser: 4 rollbacks, 4 compacts, 2 undos (fewer than the CLI: each waits for the
-    UI), the daemon writing in bursts."""
+@pytest.mark.parametrize("rounds", [2, pytest.param(12, marks=pytest.mark.soak)])
+async def test_app_rollback_compact_undo_under_a_live_daemon(tmp_path: Path, rounds: int) -> None:
+    """The browser: 2 rollbacks, 2 compacts, 1 undo (fewer than the CLI: each waits for the
+    UI; the soak variant does more), the daemon writing in bursts."""
     root = tmp_path / "data"
     db = seeded_store(root)
     journal = Journal()
     ws = open_workspace(root, journal=journal)
-    daemon = sqlite_daemon(db, KEY, tmp_path / "stop", rate=1000, burst=30, pause=0.5)
+    daemon = sqlite_daemon(db, KEY, tmp_path / "stop", rate=1000, burst=20, pause=1.0)
     try:
         wait_until(lambda: len(rows_of(db, KEY)) > 40)
-        rollbacks = await drive_app(RecordingApp(ws, journal=journal, live=True), KEY, rounds=4)
+        rollbacks = await drive_app(
+            RecordingApp(ws, journal=journal, live=True), KEY, rounds=rounds
+        )
     finally:
         out = daemon.stop()
         ws.close()
-    assert rollbacks >= 2
+    assert rollbacks >= 1
     removed: set[str] = set()
     for entry in journal.entries(root / "sessions"):
         assert entry.status in ("done", "undone"), entry

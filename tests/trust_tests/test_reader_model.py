@@ -22,9 +22,9 @@ from storage.jsonl import JsonlBackend
 from storage.zcformat import parse_line
 from tests.trust_tests import zeroclaw_model as model
 
-SPECIAL = "\u2028\u2029\u0085\r\t\x00\x1b\\\"/\u202e\u200b\ufeff😀é²\x7f"
+SPECIAL = '\u2028\u2029\u0085\r\t\x00\x1b\\"/\u202e\u200b\ufeff😀é²\x7f'
 text_st = st.text(
-    alphabet=st.one_of(st.characters(exclude_categories=("Cs",)), st.sampled_from(SPECIAL)),
+    alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(SPECIAL)),
     max_size=12,
 )
 key_st = st.one_of(st.sampled_from(["x", "tool_calls", "role ", "Role", "id", ""]), text_st)
@@ -90,7 +90,12 @@ def field_value(draw: st.DrawFn, name: str) -> str:
         return draw(value_text())
     if kind == 1:
         return draw(st.sampled_from(['"\\ud800"', '"a\\udc00"', '"\\ud83d\\ude00"', '"\\u0000"']))
-    return dumps(draw(text_st) if name == "content" else draw(st.sampled_from(["user", "assistant", "tool", ""])), draw(st.booleans()))
+    return dumps(
+        draw(text_st)
+        if name == "content"
+        else draw(st.sampled_from(["user", "assistant", "tool", ""])),
+        draw(st.booleans()),
+    )
 
 
 @st.composite
@@ -102,7 +107,11 @@ def object_line(draw: st.DrawFn) -> str:
         if draw(st.integers(0, 12)) == 0:  # sometimes twice
             members.append(f'"{name}":{draw(field_value(name))}')
     for _ in range(draw(st.integers(0, 2))):
-        key = draw(st.sampled_from(RAW_KEYS)) if draw(st.integers(0, 4)) == 0 else dumps(draw(key_st), draw(st.booleans()))
+        key = (
+            draw(st.sampled_from(RAW_KEYS))
+            if draw(st.integers(0, 4)) == 0
+            else dumps(draw(key_st), draw(st.booleans()))
+        )
         members.append(f"{key}:{draw(value_text())}")
     members = draw(st.permutations(members))
     sep = draw(st.sampled_from([",", ", ", " ,\t", ",\r\n"[:2]]))
@@ -133,7 +142,9 @@ def line_bytes(draw: st.DrawFn) -> bytes:
         return draw(st.binary(max_size=30))
     elif kind == 8:  # a valid line with bytes that are not UTF-8 inside the content
         good = json.dumps({"role": "user", "content": "ab"}).encode()
-        bad = draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80"]))
+        bad = draw(
+            st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf4\x90\x80\x80"])
+        )
         return good.replace(b"ab", b"a" + bad + b"b")
     elif kind == 9:  # whitespace and junk around an object
         lead = "".join(draw(st.lists(st.sampled_from(WHITESPACE), max_size=2)))
@@ -141,19 +152,22 @@ def line_bytes(draw: st.DrawFn) -> bytes:
         text = lead + draw(object_line()) + tail
     elif kind == 10:  # ZeroClaw's own layout
         content = draw(text_st)
-        text = json.dumps({"role": "assistant", "content": content}, ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(
+            {"role": "assistant", "content": content}, ensure_ascii=False, separators=(",", ":")
+        )
     else:
-        text = draw(st.sampled_from(["NaN", "null", "1", '"s"', "[]", "{}", "{", '{"role":"u"'])) 
+        text = draw(st.sampled_from(["NaN", "null", "1", '"s"', "[]", "{}", "{", '{"role":"u"']))
     return text.encode("utf-8", "surrogatepass")
 
 
 @st.composite
 def session_file(draw: st.DrawFn) -> bytes:
-    lines = draw(st.lists(line_bytes(), max_size=12))
+    torn: bool = draw(st.booleans())
+    lines: list[bytes] = draw(st.lists(line_bytes(), max_size=12))
     out = b""
     for line in lines:
         out += line + draw(st.sampled_from([b"\n", b"\n", b"\r\n"]))
-    if lines and draw(st.booleans()):
+    if lines and torn:
         out = out[: -1 if out.endswith(b"\n") else len(out)]
         if out.endswith(b"\r"):
             out = out[:-1]
@@ -189,8 +203,9 @@ def check_file(data: bytes, split: int, start: int, stop: int, tail: int) -> Non
         stored = backend.load_with_timestamps("s")
         assert [m.index for m in stored] == list(range(len(everything)))
         got = backend.read_range("s", start, stop)
-        assert contents(got) == everything[start:stop]
-        assert [m.index for m in got] == list(range(len(everything)))[start:stop]
+        lo, hi = max(start, 0), max(stop, 0)  # no Python negative indexing here
+        assert contents(got) == everything[lo:hi]
+        assert [m.index for m in got] == list(range(len(everything)))[lo:hi]
         t = backend.read_tail("s", tail)
         want = complete[max(0, len(complete) - tail) :] if tail else []
         assert contents(list(t.messages)) == want
@@ -199,7 +214,7 @@ def check_file(data: bytes, split: int, start: int, stop: int, tail: int) -> Non
 
 
 @settings(
-    max_examples=300,
+    max_examples=150,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -220,11 +235,13 @@ def test_every_read_path_agrees_with_zeroclaw_reader(
 @pytest.mark.soak
 @settings(max_examples=5000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(data=session_file(), split=st.integers(0, 10_000), tail=st.integers(0, 14))
-def test_every_read_path_agrees_with_zeroclaw_reader_soak(data: bytes, split: int, tail: int) -> None:
+def test_every_read_path_agrees_with_zeroclaw_reader_soak(
+    data: bytes, split: int, tail: int
+) -> None:
     check_file(data, min(split, len(data)), 0, 10**9, tail)
 
 
-@settings(max_examples=400, deadline=None, database=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(line=line_bytes())
 def test_parse_line_never_raises_and_agrees_with_the_model(line: bytes) -> None:
     """One line at a time, also through the line index's fast path (a file of one line)."""
