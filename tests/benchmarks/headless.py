@@ -52,6 +52,17 @@ def busy(app: Any, group: str) -> bool:
     return any(w.group == group and w.is_running for w in app.workers)
 
 
+async def settle(app: Any, quiet: float = 1.0, timeout: float = 300.0) -> None:
+    """Until no counting worker has run for ``quiet`` seconds (counts start when rows paint)."""
+    start = last_busy = time.perf_counter()
+    while time.perf_counter() - last_busy < quiet:
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError("headless: the app never settled")
+        if busy(app, "counts"):
+            last_busy = time.perf_counter()
+        await asyncio.sleep(0.05)
+
+
 def screen_text(widget: Any) -> str:
     return "\n".join(widget.render_line(y).text for y in range(widget.size.height))
 
@@ -66,7 +77,7 @@ async def _paging(ctx: Ctx) -> dict[str, list[float]]:
     async with app.run_test(size=SIZE) as pilot:
         t = app.transcript
         await until(lambda: t.index_known and t.count == n, 180, "index")
-        await until(lambda: not busy(app, "counts"), 180, "counting done")
+        await settle(app)
         t.focus()
         await pilot.pause()
 
@@ -150,7 +161,7 @@ async def _jsonl_search(ctx: Ctx) -> dict[str, list[float]]:
     app = make_app(ctx, ctx.loads.jsonl)
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         await until(lambda: app.sessions.total > 0, 60, "listing")
-        await until(lambda: not busy(app, "counts"), 300, "counting done")
+        await settle(app)
         await pilot.press("slash")
         pane = app.search_pane
         for _ in range(ctx.runs):

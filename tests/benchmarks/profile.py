@@ -1,6 +1,6 @@
 """Profile one benchmark scenario with py-spy, in a real terminal, and print where time went.
 
-    python -m tests.benchmarks.profile startup-jsonl|startup-sqlite|open|jump|live|search-jsonl|rollback
+    python -m tests.benchmarks.profile SCENARIO    # e.g. open, live, rollback (see SCENARIOS)
 
 The app runs under ``py-spy record --threads --format raw`` in a tmux pane; the scenario's
 steps run; the app quits; the collapsed stacks are summed per function (self and total time)

@@ -158,7 +158,7 @@ async def test_app_rollback_compact_undo_lose_nothing_under_a_live_daemon(
         ws.close()
     assert rollbacks >= 1
     written = written_by(out)
-    assert len(written) > 200
+    assert len(written) > 40, "the daemon did not run alongside"
     check_nothing_lost(path, written, removed_per_journal(journal, root / "sessions"))
 
 

@@ -58,12 +58,12 @@ def run_cli_edits(root: Path, rollbacks: int) -> set[str]:
     return set().union(*removed_by.values())
 
 
-def check_store(db: Path, daemon_out: str, removed: set[str]) -> None:
+def check_store(db: Path, daemon_out: str, removed: set[str], at_least: int = 200) -> None:
     result = json.loads(daemon_out)
     assert result["errors"] == [], "a ZeroClaw append failed"
     assert result["slowest"] < 5.0, "a ZeroClaw append waited for the busy timeout"
     written = set(result["written"])
-    assert len(written) > 200, "the daemon did not run alongside"
+    assert len(written) > at_least, "the daemon did not run alongside"
     in_db = [str(r[3]) for r in rows_of(db, KEY) if not str(r[3]).startswith("seed-")]
     assert len(in_db) == len(set(in_db)), "a message is in the store twice"
     assert not set(in_db) & removed
@@ -126,7 +126,7 @@ async def test_app_rollback_compact_undo_under_a_live_daemon(tmp_path: Path, rou
         assert entry.status in ("done", "undone"), entry
         if entry.action == "rollback" and entry.status == "done":
             removed |= {m.content for m in entry.removed}
-    check_store(db, out, removed)
+    check_store(db, out, removed, at_least=40)
 
 
 def test_compact_between_the_two_statements_of_an_append_keeps_the_count(

@@ -326,7 +326,9 @@ def test_import_receipts_make_the_store_refuse_writes(jsonl: JsonlBackend, sessi
 def test_cleanup_stale_deletes_old_sessions_with_a_journal(
     jsonl: JsonlBackend, sessions: Path
 ) -> None:
-    old = time.time() - 3 * 3600
+    now, old = time.time(), time.time() - 3 * 3600
+    for key in ("discord_guild42_ch7_erin", "telegram_100200300"):
+        os.utime(sessions / f"{key}.jsonl", (now, now))  # the fixture copy keeps its own mtimes
     for key in ("empty", "gw_a1b2c3"):
         os.utime(sessions / f"{key}.jsonl", (old, old))
     assert jsonl.cleanup_stale(2) == ["empty", "gw_a1b2c3"]
