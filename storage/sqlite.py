@@ -426,13 +426,15 @@ class SqliteBackend:
         return [dict(zip(names, row, strict=True)) for row in cur]
 
     def _distinct_keys(self, conn: sqlite3.Connection) -> Iterator[str]:
-        # A skip scan over idx_sessions_key: one index probe per key, not one per message.
-        (key,) = conn.execute("SELECT MIN(session_key) FROM sessions").fetchone()
-        while key is not None:
+        # A skip scan over idx_sessions_key: one index probe per key, not one per message, all
+        # in one statement so the GIL is released once rather than once per key.
+        sql = (
+            "WITH RECURSIVE k(key) AS (SELECT MIN(session_key) FROM sessions"
+            " UNION ALL SELECT (SELECT MIN(session_key) FROM sessions WHERE session_key > k.key)"
+            " FROM k WHERE k.key IS NOT NULL) SELECT key FROM k WHERE key IS NOT NULL"
+        )
+        for (key,) in conn.execute(sql):
             yield key
-            (key,) = conn.execute(
-                "SELECT MIN(session_key) FROM sessions WHERE session_key > ?", (key,)
-            ).fetchone()
 
     def _orphan_keys(self, conn: sqlite3.Connection, known: set[str]) -> list[str]:
         """Keys with messages but no metadata row (a crash between ZeroClaw's two statements)."""
