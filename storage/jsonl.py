@@ -1050,22 +1050,28 @@ class JsonlBackend:
         sees the work is done instead of doing it twice."""
         end = _end_bytes(fd, st.st_size)
         tag = "restore" if entry is None else f"restore-{entry.id}"
-        tmp, _, _ = self._write_temp(path, stem, fd, st, pieces, tag)
+        tmp, size, _ = self._write_temp(path, stem, fd, st, pieces, tag)
         try:
             if entry is not None:
-                self._note_restore(entry, tmp)
+                self._note_restore(entry, tmp, size)
             carried = self._swap(path, fd, st, tmp, end)
-        except _Changed:
-            raise SessionChangedError(
-                f"session {stem!r} changed during the undo; nothing was written"
-            ) from None
+        except BaseException as err:
+            if entry is not None and not isinstance(err, KeyboardInterrupt):
+                self._note_restore(entry, None, 0)  # not swapped: the inode may be reused
+            if isinstance(err, _Changed):
+                raise SessionChangedError(
+                    f"session {stem!r} changed during the undo; nothing was written"
+                ) from None
+            raise
         finally:
             tmp.unlink(missing_ok=True)
         self._forget(stem)
         return carried
 
-    def _note_restore(self, entry: JournalEntry, tmp: Path) -> None:
-        self.journal.set_status(entry, entry.status, restore_inode=os.stat(tmp).st_ino)
+    def _note_restore(self, entry: JournalEntry, tmp: Path | None, size: int) -> None:
+        """Record (or, with None, forget) the temp file about to become the session."""
+        inode = None if tmp is None else os.stat(tmp).st_ino
+        self.journal.set_status(entry, entry.status, restore_inode=inode, restore_size=size)
 
     def _restored_already(self, entry: JournalEntry, path: Path) -> bool:
         """An undo of ``entry`` was interrupted after its temp file became the session.
@@ -1073,11 +1079,12 @@ class JsonlBackend:
         Its temp files (named after the entry) are gone afterwards, whatever the answer."""
         for tmp in path.parent.glob(f".{sanitize_key(entry.key)}.zc-restore-{entry.id}-*.tmp"):
             tmp.unlink(missing_ok=True)
-        inode = entry.payload.get("restore_inode")
+        inode, size = entry.payload.get("restore_inode"), entry.payload.get("restore_size", 0)
         try:
-            return inode is not None and os.stat(path).st_ino == inode
+            st = os.stat(path)
         except FileNotFoundError:
             return False
+        return inode is not None and st.st_ino == inode and st.st_size >= int(size)
 
     # --- compact ------------------------------------------------------------------------
 
@@ -1366,10 +1373,11 @@ class JsonlBackend:
         tmp = _temp_name(path, entry.key, f"restore-{entry.id}-{secrets.token_hex(4)}")
         try:
             _create(tmp, blob, mode)
-            self._note_restore(entry, tmp)
+            self._note_restore(entry, tmp, len(blob))
             try:
                 os.link(tmp, path)
             except FileExistsError:
+                self._note_restore(entry, None, 0)
                 raise SessionChangedError(
                     f"session {entry.key!r} was created again during the undo; try again"
                 ) from None
@@ -1424,6 +1432,8 @@ class JsonlBackend:
             targets = [self._path(key)[0]] if key is not None else self._by_mtime()
             left = limit
             for stem in targets:
+                if cancel is not None and cancel.is_set():
+                    return
                 for hit in self._search_session(stem, q, cancel, quiet=key is None):
                     if cancel is not None and cancel.is_set():
                         return
@@ -1477,7 +1487,9 @@ class JsonlBackend:
             if cancel is not None and cancel.is_set():
                 return
             starts = sorted(set().union(*(_candidates(block, f) for f in filters)))
-            for start in reversed(starts):
+            for n, start in enumerate(reversed(starts)):
+                if n % 256 == 255 and cancel is not None and cancel.is_set():
+                    return  # a block of non-ASCII lines parses every line: stay cancellable
                 stop = block.find(b"\n", start)
                 msg = parse_line(block[start : len(block) if stop < 0 else stop])
                 if not isinstance(msg, ChatMessage):
