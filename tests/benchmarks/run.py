@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 from tests.benchmarks import bigsession, headless, live, rollback, search, startup
 from tests.benchmarks.context import Ctx, find_toolong, git_facts, install_toolong
@@ -59,21 +60,25 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def header(ctx: Ctx, started: datetime, took: float, groups: list[str]) -> str:
+def header(ctx: Ctx, invocations: list[dict[str, str]]) -> str:
     s = ctx.loads.facts
     big = s["jsonl"]["big"]
     git = git_facts()
+    flag = " --quick" if ctx.quick else ""
     lines = [
         "# zc-sessions benchmarks" + (" (quick pass)" if ctx.quick else ""),
         "",
-        f"Run `python -m tests.benchmarks.run{' --quick' if ctx.quick else ''}` "
-        f"from the repo root; it took {took / 60:.1f} min on {started:%Y-%m-%d %H:%M} UTC "
-        f"(groups: {', '.join(groups)}).",
+        f"One command runs everything: `python -m tests.benchmarks.run{flag}` from the repo root "
+        "(see tests/benchmarks/README.md). The rows below come from these invocations; a "
+        "`--only` re-run replaces its groups' rows and keeps the others, and every row's "
+        "detail says when, at which commit and under which machine load it was measured:",
+        "",
+        *[f"- `{i['command']}`: {i['started']}, {i['took']}, git {i['git']}" for i in invocations],
         "",
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}",
-        f"- code: git {git['head']} at the end of this run; each row's detail says the commit "
-        "(and any uncommitted storage/ or tui/ change) it was measured at",
+        "- code: each row's detail says the commit (and any uncommitted storage/ or tui/ "
+        f"change) it was measured at; HEAD was {git['head']} when this file was written",
         f"- JSONL workspace: one session of {big['messages']:,} messages "
         f"({big['bytes'] / 1e6:.0f} MB), {s['jsonl']['small_sessions']:,} small sessions "
         f"({s['jsonl']['small_bytes'] / 1e6:.0f} MB), a live session",
@@ -117,7 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         ctx.notes.append("lnav is not installed (apt-get install lnav): its columns are empty")
     stem = "RESULTS-quick" if args.quick else "RESULTS"
     # --only re-runs some groups: the other groups' rows of the last run stay in the table.
-    kept = load_rows(args.out / f"{stem.lower()}.json") if args.only else []
+    raw = args.out / f"{stem.lower()}.json"
+    kept = load_rows(raw) if args.only else []
+    earlier = json.loads(raw.read_text())["meta"].get("invocations", []) if kept else []
+    command = "python -m tests.benchmarks.run" + "".join(
+        f" {a}" for a in (argv if argv is not None else sys.argv[1:])
+    )
     fresh: dict[str, list[Row]] = {}
     for g in groups:
         print(f"== {g}", flush=True)
@@ -161,8 +171,20 @@ def main(argv: list[str] | None = None) -> int:
         md, _ = write(
             rows,
             out_dir=args.out,
-            header=header(ctx, started, time.monotonic() - t0, groups),
+            header=header(
+                ctx,
+                invocations := [
+                    *earlier,
+                    {
+                        "command": command,
+                        "started": f"{started:%Y-%m-%d %H:%M} UTC",
+                        "took": f"{(time.monotonic() - t0) / 60:.1f} min",
+                        "git": git_facts()["head"],
+                    },
+                ],
+            ),
             meta={
+                "invocations": invocations,
                 "args": vars(args) | {"work": str(args.work), "out": str(args.out)},
                 "facts": loads.facts,
                 "git": git_facts(),
@@ -180,11 +202,19 @@ def render(args: argparse.Namespace) -> int:
     raw = args.out / f"{stem.lower()}.json"
     data = json.loads(raw.read_text())
     md = args.out / f"{stem}.md"
-    head = md.read_text().split("\n| # |", 1)[0].rstrip() if md.exists() else "# zc-sessions"
+    meta = data["meta"]
+    like_ctx = SimpleNamespace(
+        loads=SimpleNamespace(facts=meta["facts"]),
+        quick=args.quick,
+        runs=meta["args"].get("runs") or (3 if args.quick else 5),
+        toolong=find_toolong(),
+        lnav=shutil.which("lnav"),
+        notes=[],
+    )
     write(
         load_rows(raw),
         out_dir=args.out,
-        header=head,
+        header=header(like_ctx, meta.get("invocations", [])),  # type: ignore[arg-type]
         meta=data["meta"],
         findings=_findings(args.out),
         stem=stem,
