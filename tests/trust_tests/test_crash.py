@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.errors import StorageError
 from storage.journal import Journal, state_dir
 from storage.jsonl import JsonlBackend
 from tests.trust_tests.conftest import ROOT, cli, zc_line
@@ -424,3 +425,30 @@ def test_migrate_killed_soak(big: BigSession, tmp_path: Path, delay: float) -> N
     check_migrate(trial, big)
     assert cli(trial.root, "migrate").code == 0
     assert db_rows(trial.sessions / "sessions.db") == (big.messages, 1)
+
+
+def test_an_undo_that_did_not_swap_forgets_its_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal notes the temp file's inode before the swap, so that an undo killed after it
+    is recognised as done. An undo that failed before it (the session changed) must forget the
+    inode: once freed, it may be reused by a later file, which would then look restored."""
+    from storage import jsonl as jsonl_module
+
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    path = sessions / f"{KEY}.jsonl"
+    original = b"".join(zc_line(f"m{i}") for i in range(6))
+    path.write_bytes(original)
+    journal = Journal()
+    backend = JsonlBackend(sessions, journal=journal)
+    entry_id = str(backend.rollback(KEY, 3).journal_id)
+    monkeypatch.setattr(jsonl_module, "_only_grown", lambda *args: False)
+    with pytest.raises(StorageError, match="changed during the undo"):
+        backend.restore(entry_id)
+    entry = journal.get(entry_id)
+    assert entry.status == "done" and entry.payload["restore_inode"] is None
+    monkeypatch.undo()
+    backend.restore(entry_id)
+    assert path.read_bytes() == original
+    assert not list(sessions.glob(".*.tmp"))
