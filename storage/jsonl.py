@@ -1653,7 +1653,8 @@ def _carry_over(fd: int, covered: int, path: Path, polls: int = 3) -> int:
         alone = _alone(fd)  # checked before reading: all that was written is visible then
         size = os.fstat(fd).st_size
         data = read_at(fd, covered, size - covered) if size > covered else b""
-        final = alone is True or partial >= 100 or time.monotonic() > deadline
+        # a partial line moves only once its writer is gone (or, without leases, after 1 s)
+        final = alone is True or (alone is None and partial >= 100) or time.monotonic() > deadline
         whole = data if final else data[: data.rfind(b"\n") + 1]
         if whole:
             _append_line_safe(path, whole)
@@ -1685,15 +1686,24 @@ def _alone(fd: int) -> bool | None:
 
 
 def _append_line_safe(path: Path, data: bytes) -> None:
-    """Append ``data`` in one write, after waiting briefly for a half-written last line to end."""
+    """Append ``data`` in one write, never onto a line the daemon is still writing.
+
+    Under a write lease nobody else has the file open, so its last line is complete (or
+    abandoned) and no append can land in between. Without one (no leases here, or the file
+    kept open), wait for the last byte to be a newline, up to CARRY_WAIT: a busy machine can
+    keep the daemon between its two writes for far longer than a few milliseconds, and lines
+    appended there would be glued onto its line, where ZeroClaw no longer sees either."""
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + CARRY_WAIT
     try:
-        for _ in range(50):
-            size = os.fstat(fd).st_size
-            if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-                break
+        while True:
+            with _appends_held_off(fd) as held:
+                size = os.fstat(fd).st_size
+                clean = size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+                if clean or held or time.monotonic() > deadline:
+                    _write_all(fd, data)
+                    return
             time.sleep(0.002)
-        _write_all(fd, data)
     finally:
         os.close(fd)
 
