@@ -85,6 +85,8 @@ SEARCH_BLOCK = 1 << 20
 RETRIES = 3
 # How long a rename waits for a writer that still has the old file open (see _carry_over).
 CARRY_WAIT = 5.0
+# How long an edit waits for the daemon to close the file, so that it can take a lease.
+LEASE_WAIT = 2.0
 _BEFORE_LEN = 4096
 _RUST_WORDS = re.compile(f"[^{re.escape(RUST_WHITESPACE)}]+")
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
@@ -169,12 +171,14 @@ def _appends_held_off(fd: int) -> Iterator[bool]:
     ZeroClaw appends with open, write, write, close, so under the lease a final check and the
     edit right after it cannot race with an append: without it, an append landing between the
     two is cut off with the rest. A lease is only granted while nobody else has the file open,
-    so a busy daemon is waited for a little. Yields False where no lease can be had (no
-    F_SETLEASE, someone else's file, a filesystem without leases, a file held open): the check
-    then races for the microseconds before the edit, as it must without a lock.
+    so a busy daemon is waited for, up to LEASE_WAIT: on a loaded machine the daemon can sit
+    between its open and its close for tens of milliseconds. Yields False where no lease can be
+    had (no F_SETLEASE, someone else's file, a filesystem without leases, a file held open all
+    along): the check then races for the microseconds before the edit, as it must without a lock.
     """
     held = False
-    for _ in range(50 if hasattr(fcntl, "F_SETLEASE") else 0):
+    deadline = time.monotonic() + LEASE_WAIT
+    while hasattr(fcntl, "F_SETLEASE") and time.monotonic() < deadline:
         try:
             # The lease-break notice is SIGIO by default, whose default action kills us.
             fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
