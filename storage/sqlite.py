@@ -253,6 +253,7 @@ class SqliteBackend:
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._schema_cache: Schema | None = None
+        self._listed: dict[Row, SessionMetadata] = {}  # the last listing, by its raw row
         self.schema()  # fail now, with one line, on a missing or foreign file
 
     # --- connections -------------------------------------------------------------------------
@@ -425,6 +426,25 @@ class SqliteBackend:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur]
 
+    def _listed_metadata(self, conn: sqlite3.Connection) -> list[SessionMetadata]:
+        """Every metadata row, newest first. A row unchanged since the last listing gives the
+        same object back: a re-listing on each daemon write builds only what changed, and the
+        browser tells changed rows from the rest by identity."""
+        if not self.schema().has_metadata:
+            return []
+        cur = conn.execute("SELECT * FROM session_metadata ORDER BY last_activity DESC")
+        names = [d[0] for d in cur.description]
+        before, after = self._listed, dict[Row, SessionMetadata]()
+        metas: list[SessionMetadata] = []
+        for row in cur:
+            meta = before.get(row)
+            if meta is None:
+                meta = _metadata(dict(zip(names, row, strict=True)))
+            after[row] = meta
+            metas.append(meta)
+        self._listed = after
+        return metas
+
     def _distinct_keys(self, conn: sqlite3.Connection) -> Iterator[str]:
         # A skip scan over idx_sessions_key: one index probe per key, not one per message, all
         # in one statement so the GIL is released once rather than once per key.
@@ -443,7 +463,7 @@ class SqliteBackend:
         return sorted(orphans, key=lambda k: -last[k])
 
     def _listing(self, conn: sqlite3.Connection) -> list[SessionMetadata]:
-        metas = [_metadata(r) for r in self._metadata_rows(conn, "ORDER BY last_activity DESC")]
+        metas = self._listed_metadata(conn)
         orphans = self._orphan_keys(conn, {m.key for m in metas})
         return metas + [SessionMetadata(key=k, backend="sqlite") for k in orphans]
 

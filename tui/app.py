@@ -10,6 +10,7 @@ read with ``changes_since`` from the cursor of what is shown, and the list metad
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import shutil
 import sys
@@ -140,6 +141,8 @@ class ZcSessionsApp(App[int]):
         self._count_queue: deque[SessionRef] = deque()
         self._counting = False
         self._prefetched: Future[list[SessionMetadata]] | None = None
+        # The last SQLite listing by key, to post only what a write changed (see _relist_sqlite).
+        self._sqlite_seen: dict[str, SessionMetadata] | None = None
         self._search_generation = 0
         self._search_cancel = threading.Event()
         self._feed: ChangeFeed | None = None
@@ -265,6 +268,8 @@ class ZcSessionsApp(App[int]):
 
     @on(SessionsListed)
     def _listed(self, message: SessionsListed) -> None:
+        if "sqlite" in message.backends:
+            self._sqlite_seen = {m.key: m for m in message.metas if m.backend == "sqlite"}
         self.sessions.set_sessions(message.metas, message.backends)
         self._after_list_change()
         if self.initial_session is not None:
@@ -286,7 +291,7 @@ class ZcSessionsApp(App[int]):
 
     def _update_list_status(self) -> None:
         lst = self.sessions
-        shown, total = len(lst.refs), lst.total
+        shown, total = lst.shown, lst.total
         count = f"{shown}/{total}" if lst.filter_text else str(total)
         text = f" {count} session{'s' if total != 1 else ''} · by {lst.sort_mode}"
         self.list_status.update(Text(text))
@@ -433,13 +438,14 @@ class ZcSessionsApp(App[int]):
         with self._tail_lock:
             self._tail_state = None
         self.shown_cursor = None
-        self._show_title()
         try:
             backend = self.backend_for(ref.backend)
         except StorageError as err:
+            self._show_title()
             self.notify(describe_error(err), severity="error")
             return
         self.transcript.open(backend, ref.key)
+        self._show_title()  # after open: the count shown is this session's, not the last one's
         if focus_index is not None:
             self.transcript.scroll_to_index(focus_index, select=True, terms=self._hit_terms())
 
@@ -545,8 +551,7 @@ class ZcSessionsApp(App[int]):
     def _refresh_batch(self, batch: set[str]) -> None:
         sqlite = self.workspace.backend("sqlite")
         if SQLITE in batch and sqlite is not None:
-            listing = sqlite.list_sessions_with_metadata()
-            self.post_message(SessionsListed(frozenset({"sqlite"}), listing))
+            self._relist_sqlite(sqlite)
         jsonl = self.workspace.backend("jsonl")
         stems = sorted(batch - {SQLITE})
         if jsonl is None or not stems:
@@ -560,6 +565,21 @@ class ZcSessionsApp(App[int]):
             else:
                 metas.append(meta)
         self.post_message(SessionsUpdated(metas, gone))
+
+    def _relist_sqlite(self, sqlite: SessionBackend) -> None:
+        """A write to ``sessions.db``: list again, and post only the sessions that changed.
+
+        The store hands back the same object for a row that did not change, so telling the
+        changed rows apart costs a pass of identity checks, not a rebuild of 10,000 rows."""
+        fresh = {m.key: m for m in sqlite.list_sessions_with_metadata()}
+        seen, self._sqlite_seen = self._sqlite_seen, fresh
+        if seen is None:
+            self.post_message(SessionsListed(frozenset({"sqlite"}), list(fresh.values())))
+            return
+        changed = [m for key, m in fresh.items() if seen.get(key) is not m]
+        gone = [SessionRef("sqlite", key) for key in seen.keys() - fresh.keys()]
+        if changed or gone:
+            self.post_message(SessionsUpdated(changed, gone))
 
     @work(thread=True, exit_on_error=False, group="tail")
     def _pull_changes(self) -> None:
@@ -638,6 +658,8 @@ class ZcSessionsApp(App[int]):
         left = SEARCH_LIMIT
         targets = [scope.backend] if scope else [b.backend_name for b in self.workspace.backends]
         for name in targets:
+            if cancel.is_set():
+                return
             key = scope.key if scope else None
             backend = self.backend_for(name)
             for hit in backend.search_messages(query, key=key, limit=left, cancel=cancel):
@@ -829,9 +851,15 @@ class ZcSessionsApp(App[int]):
         ref = message.ref
         if ref is None:
             return
-        self._list_sessions(ref.backend)
+        self._refresh_row(ref)
         if message.reload and self.open_ref in (ref, None):
             self.open_session(ref)
+
+    @work(thread=True, exit_on_error=False, group="refresh")
+    def _refresh_row(self, ref: SessionRef) -> None:
+        """After an edit: read the one session's metadata again, not the whole listing."""
+        meta = _metadata_or_none(self.backend_for(ref.backend), ref.key)
+        self.post_message(SessionsUpdated([meta] if meta else [], [] if meta else [ref]))
 
     # --- export and copy ---------------------------------------------------------------------
 
@@ -845,7 +873,7 @@ class ZcSessionsApp(App[int]):
     def _export(self, ref: SessionRef) -> None:
         backend = self.backend_for(ref.backend)
         folder = export_folder(self.workspace.sessions_dir, self.export_dir)
-        target = folder / f"{sanitize_key(ref.key)}-{self.clock():%Y%m%d-%H%M%S}.md"
+        target = folder / export_name(ref.key, self.clock())
         write_atomic(target, "".join(export_lines(backend, ref.key, "markdown")).encode(), 0o644)
         self.post_message(Notice(f"exported {one_line(ref.key, 60)} to {target}"))
 
@@ -969,10 +997,18 @@ def human_action(action: str) -> str:
 def edit_summary(report: EditReport) -> str:
     n = len(report.removed)
     lines = f" and {len(report.removed_lines)} unreadable line(s)" if report.removed_lines else ""
-    return (
-        f"{human_action(report.action)} {one_line(report.key, 60)}: removed {n} message(s){lines}"
-        " — ctrl+z undoes it"
-    )
+    undo = " — ctrl+z undoes it" if report.journal_id else ""
+    what = f"{human_action(report.action)} {one_line(report.key, 60)}"
+    return f"{what}: removed {n} message(s){lines}{undo}"
+
+
+def export_name(key: str, moment: datetime) -> str:
+    """``KEY-YYYYmmdd-HHMMSS.md``; a long key is cut (and told apart by a short hash) so the
+    name stays well under the 255 bytes a file name may have."""
+    stem = sanitize_key(key)
+    if len(stem) > 80:
+        stem = f"{stem[:64]}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+    return f"{stem}-{moment:%Y%m%d-%H%M%S}.md"
 
 
 def _metadata_or_none(backend: SessionBackend, key: str) -> SessionMetadata | None:

@@ -9,7 +9,7 @@ import pytest
 
 from storage.errors import StorageError
 from storage.models import EditReport, RemovedMessage, SearchHit, SessionMetadata
-from tui.app import describe_error, export_folder
+from tui.app import describe_error, edit_summary, export_folder, export_name
 from tui.screens.confirm import DAEMON_NOTE, confirm_plan, removal_lines, risk_warnings
 from tui.widgets.header import HeaderInfo, header_text, short_path
 from tui.widgets.search_pane import MATCH_STYLE, highlighted_snippet, hit_text
@@ -173,3 +173,19 @@ def test_export_folder_never_inside_sessions(
 def test_errors_are_one_line() -> None:
     assert describe_error(StorageError("bad\nthing")) == "bad thing"
     assert describe_error(ValueError("x\ny")) == "unexpected ValueError: x↵y"
+
+
+def test_the_edit_summary_promises_undo_only_when_the_edit_was_journalled() -> None:
+    removed = (RemovedMessage(index=3, role="user", content="x"),)
+    kept = EditReport(action="rollback", key="k", backend="jsonl", removed=removed, journal_id="j1")
+    assert edit_summary(kept) == "rollback k: removed 1 message(s) — ctrl+z undoes it"
+    nothing = EditReport(action="compact", key="k", backend="sqlite")
+    assert edit_summary(nothing) == "compact k: removed 0 message(s)"
+
+
+def test_export_names_stay_short_and_distinct_for_long_keys() -> None:
+    moment = datetime(2026, 3, 20, 12, 0, 5, tzinfo=UTC)
+    assert export_name("telegram_42", moment) == "telegram_42-20260320-120005.md"
+    a, b = export_name("k" * 300, moment), export_name("k" * 299 + "j", moment)
+    assert a != b and len(a.encode()) < 100 and len(b.encode()) < 100
+    assert a.startswith("k" * 64 + "-") and a.endswith("-20260320-120005.md")

@@ -75,6 +75,7 @@ async def test_a_small_upsert_in_place_matches_a_full_rebuild() -> None:
                 await pilot.pause()
                 shown = [lst.render_line(y).text for y in range(lst.size.height)]
                 order, highlighted = lst.refs, lst.highlighted
+                assert lst._index == {row.ref: i for i, row in enumerate(lst._view)}
                 lst._rebuild()
                 assert lst.refs == order and lst.highlighted == highlighted
                 assert [lst.render_line(y).text for y in range(lst.size.height)] == shown

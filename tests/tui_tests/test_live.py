@@ -9,6 +9,7 @@ from collections.abc import Callable
 from storage.workspace import Workspace
 from tui.app import ZcSessionsApp
 from tui.demo import INSERT_MESSAGE, UPSERT_METADATA
+from tui.messages import SessionRef
 
 from .conftest import (
     SIZE,
@@ -98,6 +99,35 @@ async def test_a_sqlite_insert_appears_in_the_transcript_and_the_list(open_ws: O
         await wait_for(pilot, lambda: last_content(app) == "a live reply")
         await wait_for(pilot, lambda: listed_count(app) == 6, what="the list count")
         assert app.sessions.refs[0].key == "gw_named_02"  # now the newest
+
+
+async def test_sqlite_state_changes_and_deletes_by_the_daemon_reach_the_list(
+    open_ws: OpenWs,
+) -> None:
+    ws = open_ws("sqlite-workspace")
+    async with make_app(ws, live=True).run_test(size=SIZE) as pilot:
+        app = await open_session(pilot, "gw_named_02")
+        conn = sqlite3.connect(ws.sessions_dir / "sessions.db", isolation_level=None)
+        try:  # a turn starts (last_activity is left as it was), another session is deleted
+            conn.execute(
+                "UPDATE session_metadata SET state = 'running', turn_id = 't-1',"
+                " turn_started_at = '2026-11-23T17:30:00Z' WHERE session_key = 'gw_named_02'"
+            )
+            conn.execute("DELETE FROM sessions WHERE session_key = 'slack_T01_C02_frank'")
+            conn.execute("DELETE FROM session_metadata WHERE session_key = 'slack_T01_C02_frank'")
+        finally:
+            conn.close()
+
+        await wait_for(pilot, lambda: "slack_T01_C02_frank" not in shown_keys(app), what="gone")
+        await wait_for(
+            pilot,
+            lambda: (
+                (row := app.sessions.row(SessionRef("sqlite", "gw_named_02"))) is not None
+                and row.meta.state == "running"
+            ),
+            what="the running state",
+        )
+        assert app.sessions.total == 2
 
 
 async def test_header_says_live(open_ws: OpenWs) -> None:

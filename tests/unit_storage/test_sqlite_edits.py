@@ -319,3 +319,12 @@ def test_read_only_refuses_every_edit(db: Path, tmp_path: Path) -> None:
     ):
         with pytest.raises(ReadOnlyError):
             edit()
+
+
+def test_a_relisting_rebuilds_only_the_rows_that_changed(store: SqliteBackend) -> None:
+    first = {m.key: m for m in store.list_sessions_with_metadata()}
+    store.set_session_state(KEY, SessionState.running, "t-8")  # state only: last_activity kept
+    second = {m.key: m for m in store.list_sessions_with_metadata()}
+    assert second.keys() == first.keys() and len(first) > 1
+    assert second[KEY] is not first[KEY] and second[KEY].state == "running"
+    assert all(second[k] is first[k] for k in first if k != KEY)

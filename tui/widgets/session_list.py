@@ -328,26 +328,29 @@ class SessionList(ScrollView, can_focus=True):
         current = self.highlighted if self._posted is None else self._posted
         view = self._view
         before = len(view)
-        touched = [self.cursor]  # rows whose lines change: where rows left, arrived, the cursor
+        moved: list[int] = []  # where rows left and arrived
         metas = list({ref_of(m): m for m in metas}.values())
-        for ref in {*gone, *(ref_of(m) for m in metas)}:
-            at = self._index.pop(ref, None)
-            if at is not None:
-                del view[at]
-                self._reindex(at)
-                touched.append(at)
+        leaving = [self._index.pop(ref, None) for ref in {*gone, *(ref_of(m) for m in metas)}]
+        for at in sorted((a for a in leaving if a is not None), reverse=True):
+            del view[at]  # back to front, so the positions still to delete stay right
+            moved.append(at)
         for ref in gone:
             self._rows.pop(ref, None)
         for meta in metas:
             ref = ref_of(meta)
-            row = make_row(meta, self._rows.get(ref))
-            self._rows[ref] = row
+            row = self._rows[ref] = make_row(meta, self._rows.get(ref))
             self._asked.discard(ref)
             if matches(row, self.filter_text):
                 at = self._insertion_point(row)
                 view.insert(at, row)
-                self._reindex(at)
-                touched.append(at)
+                moved.append(at)
+        # Only rows between the first and last moved position shifted (all below them when the
+        # list got longer or shorter), each later insert pushing a noted row at most one further:
+        # renumber those, not all 10,000.
+        if moved:
+            same = len(view) == before
+            self._reindex(min(moved), max(moved) + len(metas) + 1 if same else len(view))
+        touched = [self.cursor, *moved]
         self.virtual_size = Size(self.scrollable_content_region.width, self._content_height())
         fallback = min(self.cursor, max(0, len(view) - 1))
         new_cursor = fallback if current is None else self._index.get(current, fallback)
@@ -373,10 +376,10 @@ class SessionList(ScrollView, can_focus=True):
         if not self._view:
             self.refresh()
 
-    def _reindex(self, start: int) -> None:
-        index = self._index
-        for i in range(start, len(self._view)):
-            index[self._view[i].ref] = i
+    def _reindex(self, start: int, stop: int | None = None) -> None:
+        index, view = self._index, self._view
+        for i in range(start, len(view) if stop is None else min(stop, len(view))):
+            index[view[i].ref] = i
 
     def _insertion_point(self, row: SessionRow) -> int:
         """Where ``row`` goes in the sorted view: after every row that sorts before it."""
@@ -448,6 +451,11 @@ class SessionList(ScrollView, can_focus=True):
     def refs(self) -> list[SessionRef]:
         """The sessions shown, in display order."""
         return [row.ref for row in self._view]
+
+    @property
+    def shown(self) -> int:
+        """How many sessions pass the filter."""
+        return len(self._view)
 
     @property
     def total(self) -> int:

@@ -609,12 +609,16 @@ class Transcript(ScrollView, can_focus=True):
         self.post_message(self.Opened(self, self._key, tail.cursor))
         self.post_message(self.CountChanged(self, self._count, self._index_known))
         if self._auto_count and self._source is not None:
-            worker = self._read_index(
-                self._source, self._key, self._generation, not self._index_known
-            )
-            self._track(worker)
+            # After the tail is painted: the index build competes with the paint for the GIL.
+            self.call_after_refresh(self._start_index, self._generation)
         if self._index_known:
             self._take_pending_jump()
+
+    def _start_index(self, generation: int) -> None:
+        if generation != self._generation or self._source is None or self._key is None:
+            return  # another session was opened meanwhile
+        worker = self._read_index(self._source, self._key, generation, not self._index_known)
+        self._track(worker)
 
     def on_unmount(self) -> None:
         self._index_cancel.set()
