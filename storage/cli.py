@@ -15,8 +15,8 @@ from typing import Any, NoReturn, TextIO
 from storage.backend import SessionBackend
 from storage.errors import SessionChangedError, SessionNotFound, StorageError
 from storage.journal import Journal, JournalEntry
-from storage.models import EditReport, SearchHit, SessionMetadata, StoredMessage
-from storage.ops import RollbackMode, is_stuck, rollback_start
+from storage.models import EditReport, SearchHit, SessionMetadata, StoredMessage, to_dict
+from storage.ops import RollbackMode, is_stuck, run_rollback
 from storage.safetext import json_terminal_safe, one_line, visible
 from storage.workspace import Workspace, open_workspace
 from storage.zcformat import encode_message, parse_rfc3339, sanitize_key
@@ -329,7 +329,7 @@ def rollback_mode(args: argparse.Namespace) -> tuple[RollbackMode, int]:
 def cmd_rollback(ws: Workspace, args: argparse.Namespace) -> int:
     backend, key = ws.find(args.key)
     mode, value = rollback_mode(args)
-    plan = backend.rollback(key, rollback_start(backend, key, mode, value), dry_run=True)
+    plan = run_rollback(backend, key, mode, value, dry_run=True)
     if args.dry_run:
         return _finish(args, plan)
     if not plan.removed:
@@ -347,9 +347,8 @@ def _rollback_retrying(
 ) -> EditReport:
     """With --yes the plan is re-made if the session grew; after a prompt, the count must hold."""
     for _ in range(3):
-        start = rollback_start(backend, key, mode, value)
         try:
-            return backend.rollback(key, start, expected=None if yes else expected)
+            return run_rollback(backend, key, mode, value, expected=None if yes else expected)
         except SessionChangedError:
             if not yes:
                 raise
@@ -389,7 +388,7 @@ def cmd_undo(ws: Workspace, args: argparse.Namespace, journal: Journal) -> int:
         raise StorageError(f"the {entry.backend} store of {ws.sessions_dir} is not open")
     report = backend.restore(entry.id)
     if args.json:
-        emit_json(report_json(report) | {"restored": [m.model_dump() for m in entry.removed]})
+        emit_json(report_json(report) | {"restored": [to_dict(m) for m in entry.removed]})
         return 0
     print(f"undid {entry.action} of {one_line(entry.key)} [{entry.backend}]")
     for w in report.warnings:
@@ -522,16 +521,21 @@ COMMANDS: dict[str, Callable[[Workspace, argparse.Namespace], int]] = {
 
 
 def run_browser(args: argparse.Namespace) -> int:
-    from tui.app import run_app  # the browser; the CLI commands above never load textual
+    # The workspace is opened, and its listing started, before Textual is imported: with
+    # 10,000 sessions the listing runs while that import does. (The CLI commands above never
+    # load Textual.)
+    from tui.launch import open_launch
 
-    return run_app(
-        workspace=args.workspace,
-        backend=args.backend,
-        read_only=args.read_only,
-        session=args.session,
-        demo=args.demo,
-        stuck_after=args.stuck_after,
-    )
+    try:
+        launch = open_launch(args.workspace, args.backend, args.read_only, args.demo, args.session)
+    except OSError as err:
+        return fail(f"{err.strerror or err}: {err.filename or ''}", 1)
+    try:
+        from tui.app import run_app
+    except BaseException:
+        launch.close()
+        raise
+    return run_app(launch=launch, session=args.session, stuck_after=args.stuck_after)
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -4,21 +4,26 @@ Entries live in ``$XDG_STATE_HOME/zc-sessions/journal/`` (default ``~/.local/sta
 written and fsynced as ``pending`` before the edit touches the store and marked ``done`` after it,
 so a crash leaves at worst a pending entry that the owning backend can check against the store.
 Large removed payloads (bytes of a JSONL file) go to a ``.bin`` file beside the entry.
+
+An entry file is the edge: pydantic checks it when read and writes it, imported on first use so
+that commands which only read sessions never load it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import secrets
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any, Literal
 
 from storage.errors import StorageError
 from storage.models import BackendName, RemovedMessage
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 Status = Literal["pending", "done", "undone"]
 
@@ -28,9 +33,8 @@ def state_dir() -> Path:
     return Path(base) / "zc-sessions"
 
 
-class JournalEntry(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalEntry:
     id: str
     created_at: str
     store: str  # the resolved sessions/ folder the edit was made in
@@ -39,8 +43,24 @@ class JournalEntry(BaseModel):
     action: str
     status: Status = "pending"
     removed: tuple[RemovedMessage, ...] = ()
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict, hash=False)
     has_blob: bool = False
+
+
+@functools.cache
+def _entry_format() -> TypeAdapter[JournalEntry]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(JournalEntry)
+
+
+def entry_json(entry: JournalEntry) -> bytes:
+    return _entry_format().dump_json(entry)
+
+
+def parse_entry(data: bytes) -> JournalEntry:
+    """An entry file's content, checked; raises ``ValueError`` when it is not a valid entry."""
+    return _entry_format().validate_json(data)
 
 
 def fsync_dir(path: Path) -> None:
@@ -51,9 +71,15 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _token(nbytes: int) -> str:
+    import secrets  # it loads hashlib, which commands that only read never need
+
+    return secrets.token_hex(nbytes)
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` through a temp file in the same folder, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{_token(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -99,7 +125,7 @@ class Journal:
             ) from err
         now = datetime.now(UTC)
         entry = JournalEntry(
-            id=f"{now:%Y%m%dT%H%M%S%f}-{secrets.token_hex(3)}",
+            id=f"{now:%Y%m%dT%H%M%S%f}-{_token(3)}",
             created_at=now.isoformat(),
             store=str(store.resolve()),
             backend=backend,
@@ -118,10 +144,10 @@ class Journal:
         return entry
 
     def _write(self, entry: JournalEntry) -> None:
-        write_atomic(self._path(entry.id), entry.model_dump_json().encode())
+        write_atomic(self._path(entry.id), entry_json(entry))
 
     def set_status(self, entry: JournalEntry, status: Status, **payload: Any) -> JournalEntry:
-        new = entry.model_copy(update={"status": status, "payload": {**entry.payload, **payload}})
+        new = replace(entry, status=status, payload={**entry.payload, **payload})
         self._write(new)
         return new
 
@@ -150,7 +176,7 @@ class Journal:
 
     def get(self, entry_id: str) -> JournalEntry:
         try:
-            return JournalEntry.model_validate_json(self._path(entry_id).read_bytes())
+            return parse_entry(self._path(entry_id).read_bytes())
         except FileNotFoundError:
             raise StorageError(f"no undo journal entry {entry_id!r}") from None
 
@@ -162,7 +188,7 @@ class Journal:
         want = str(store.resolve()) if store is not None else None
         for path in sorted(self.root.glob("*.json"), reverse=True):
             try:
-                entry = JournalEntry.model_validate_json(path.read_bytes())
+                entry = parse_entry(path.read_bytes())
             except (OSError, ValueError):
                 continue
             if want is not None and entry.store != want:

@@ -31,9 +31,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from storage.errors import ReadOnlyError, SessionChangedError, SessionNotFound, StorageError
 from storage.journal import Journal, JournalEntry, fsync_dir, write_atomic
@@ -88,8 +88,11 @@ CARRY_WAIT = 5.0
 # How long an edit waits for the daemon to close the file, so that it can take a lease.
 LEASE_WAIT = 2.0
 _BEFORE_LEN = 4096
+FROM_END_NOTE = (
+    "message numbers count back from the end of the session (-1 was the last message): the "
+    "messages in front of the cut were not counted"
+)
 _RUST_WORDS = re.compile(f"[^{re.escape(RUST_WHITESPACE)}]+")
-_NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -262,7 +265,7 @@ def _message(
         offset=offset,
         length=len(raw) + term,
         line=None if line is None else line + 1,
-        extra=dict(msg.model_extra or {}),
+        extra=dict(msg.extra),
     )
 
 
@@ -511,8 +514,32 @@ class JsonlBackend:
     def _index_of(
         self, stem: str, fd: int, st: os.stat_result, offset: int, cancel: threading.Event | None
     ) -> int | None:
-        with self._indexed(stem, fd, st, cancel=cancel) as idx:
-            return None if idx is None else idx.messages_before(idx.line_at(offset))
+        """The index of the message on the line at ``offset``; None when cancelled.
+
+        The session's index is extended only as far as that line, SEARCH_BLOCK at a time, so
+        that a cancel is seen within a block, also while another thread holds the index.
+        """
+        idx = self._slot(stem, st)
+        while not idx.lock.acquire(timeout=0.005):
+            if cancel is not None and cancel.is_set():
+                return None
+        try:
+            if not idx.fits(fd, st.st_dev, st.st_ino, st.st_size):
+                idx.reset()
+            step = SEARCH_BLOCK
+            while idx.end <= offset and idx.end < st.st_size:
+                if cancel is not None and cancel.is_set():
+                    return None
+                was, stop = idx.end, min(st.st_size, idx.end + step)
+                if not idx.extend(fd, stop, None, cancel):
+                    return None
+                if idx.end == was:  # no newline in [was, stop): a long line, or the last one
+                    if stop == st.st_size:
+                        break
+                    step *= 2
+            return idx.messages_before(idx.line_at(offset))
+        finally:
+            idx.lock.release()
 
     # --- ZeroClaw's reader --------------------------------------------------------------
 
@@ -855,6 +882,48 @@ class JsonlBackend:
 
         return self._cut(stem, path, "rollback", cut_at, dry_run=dry_run, expected=expected)
 
+    @_storage_errors("roll back the session")
+    def rollback_last(
+        self,
+        key: str,
+        mode: Literal["turn", "messages"],
+        n: int = 1,
+        *,
+        dry_run: bool = False,
+        expected: int | None = None,
+    ) -> EditReport:
+        """Cut off the last turn (the last user message and all after it) or the last ``n``
+        messages, found by reading the file backwards from its end, so that rolling back a big
+        session does not count the messages in front of the cut.
+
+        Every step of ``rollback`` is kept: journal first, the re-check under a lease, ftruncate.
+        The removed messages carry their indexes where the session is indexed already or small
+        enough to index at once (QUICK_GAP); else they are numbered back from the end (-k .. -1,
+        as in ``read_tail``) and the report says so. With ``expected``, a retry after the file
+        changed refuses when the cut moved: it would remove other messages than those planned.
+        """
+        if not dry_run:
+            self._check_writable("rollback")
+        if mode == "messages" and n < 1:
+            raise StorageError(f"cannot roll back {n} messages")
+        stem, path = self._path(key)
+        planned: list[int] = []
+
+        def cut_at(idx: LineIndex, fd: int, st: os.stat_result) -> int:
+            cut = _last_start(fd, st.st_size, stem, mode, n)
+            if expected is not None and planned and cut != planned[0]:
+                what = "turn" if mode == "turn" else f"{n} messages"
+                raise SessionChangedError(
+                    f"session {stem!r} changed: its last {what} no longer start where they "
+                    "did; nothing was removed"
+                )
+            planned.append(cut)
+            return cut
+
+        return self._cut(
+            stem, path, "rollback", cut_at, dry_run=dry_run, expected=expected, whole_index=False
+        )
+
     @_storage_errors("remove the last message")
     def remove_last(self, key: str) -> EditReport:
         self._check_writable("remove last")
@@ -891,21 +960,29 @@ class JsonlBackend:
         dry_run: bool = False,
         expected: int | None = None,
         then: bytes | None = None,
+        whole_index: bool = True,
     ) -> EditReport:
         """Journal the bytes from the cut on, re-check the file, ftruncate; retry on change.
 
         What the daemon appends meanwhile is removed too (and journalled), unless the caller's
         count (``expected``) or the meaning of "last" (``then``, remove_last) depends on it.
+        Without ``whole_index`` the index is extended only where little is left to scan (see
+        ``_edit_index``): ``cut_at`` finds the cut without it, and where it is not complete the
+        removed messages are numbered back from the end.
         """
         flags = os.O_RDONLY if dry_run else os.O_RDWR | os.O_APPEND
         strict = expected is not None or action in ("remove_last", "update_last")
         for attempt in range(RETRIES + 1):
-            with _open(path, stem, flags) as (fd, st), self._index(stem, fd, st) as idx:
+            with (
+                _open(path, stem, flags) as (fd, st),
+                self._edit_index(stem, fd, st, whole_index) as (idx, counted),
+            ):
                 cut = cut_at(idx, fd, st)
                 if cut is None or (cut == st.st_size and then is None):
                     return self._report(action, stem, warnings=("nothing to remove",))
                 blob = read_at(fd, cut, st.st_size - cut)
-                report = self._removal(action, stem, idx, cut, blob, attempt, dry_run)
+                numbered = idx if counted else None
+                report = self._removal(action, stem, numbered, cut, blob, attempt, dry_run)
                 if expected is not None and len(report.removed) != expected:
                     raise SessionChangedError(
                         f"session {stem!r} changed: {action} would now remove "
@@ -922,18 +999,38 @@ class JsonlBackend:
                     self.journal.discard(entry)
                     continue
                 if grown:
-                    report = self._removal(action, stem, idx, cut, blob + grown, attempt, False)
+                    more = blob + grown
+                    report = self._removal(action, stem, numbered, cut, more, attempt, False)
                     self.journal.append_blob(entry, b"", sync=True)
                     # the entry lists what really went, the appended messages too
-                    entry = entry.model_copy(update={"removed": report.removed})
+                    entry = replace(entry, removed=report.removed)
                 idx.cut(idx.line_at(cut), fd)
                 entry = self.journal.set_status(
                     entry, "done", grown=len(grown), sha256=_sha256(blob + grown)
                 )
-                return report.model_copy(update={"journal_id": entry.id})
+                return replace(report, journal_id=entry.id)
         raise SessionChangedError(
             f"session {stem!r} kept changing while {action} ran; nothing was removed"
         )
+
+    @contextmanager
+    def _edit_index(
+        self, stem: str, fd: int, st: os.stat_result, whole: bool
+    ) -> Iterator[tuple[LineIndex, bool]]:
+        """The file's index, held locked, and whether it counts every complete line.
+
+        ``whole``: built to the end. Else extended only when at most QUICK_GAP bytes are left to
+        scan; an index left behind still fits the file, and ``LineIndex.cut`` keeps it right.
+        """
+        if whole:
+            with self._index(stem, fd, st) as idx:
+                yield idx, True
+            return
+        idx = self._slot(stem, st)
+        with idx.lock:
+            if not idx.fits(fd, st.st_dev, st.st_ino, st.st_size):
+                idx.reset()
+            yield idx, st.st_size - idx.end <= QUICK_GAP and idx.extend(fd, st.st_size)
 
     def _journal_cut(
         self,
@@ -982,16 +1079,27 @@ class JsonlBackend:
         self,
         action: str,
         stem: str,
-        idx: LineIndex,
+        idx: LineIndex | None,
         cut: int,
         blob: bytes,
         retries: int,
         dry_run: bool,
     ) -> EditReport:
-        """What cutting at ``cut`` takes out: messages and the unreadable lines among them."""
-        line = idx.line_at(cut)
-        first_index = idx.messages_before(line) if line < idx.lines else idx.count
-        messages, skipped = _number(_parsed(lines_of(blob, cut)), first_index, line)
+        """What cutting at ``cut`` takes out: messages and the unreadable lines among them.
+
+        Without an index that counts the lines in front, the messages are numbered back from
+        the end (-k .. -1) and line numbers are None.
+        """
+        parsed = list(_parsed(lines_of(blob, cut)))
+        if idx is None:
+            found = sum(isinstance(got, ChatMessage) for *_, got in parsed)
+            messages, skipped = _number(parsed, -found, None)
+            warnings: tuple[str, ...] = (FROM_END_NOTE,)
+        else:
+            line = idx.line_at(cut)
+            first_index = idx.messages_before(line) if line < idx.lines else idx.count
+            messages, skipped = _number(parsed, first_index, line)
+            warnings = ()
         return self._report(
             action,
             stem,
@@ -999,6 +1107,7 @@ class JsonlBackend:
             removed_lines=tuple(skipped),
             retries=retries,
             dry_run=dry_run,
+            warnings=warnings,
         )
 
     # --- rewriting through a temp file --------------------------------------------------
@@ -1120,7 +1229,7 @@ class JsonlBackend:
                 except _Changed:
                     continue
             self._forget(stem)
-            return report.model_copy(update={"journal_id": entry.id})
+            return replace(report, journal_id=entry.id)
         raise SessionChangedError(f"session {stem!r} kept changing; compact left it as it was")
 
     def _compact_plan(self, idx: LineIndex, fd: int, st: os.stat_result) -> _CompactPlan:
@@ -1225,7 +1334,7 @@ class JsonlBackend:
             entry = self.journal.set_status(entry, "done", carried=carried)
             late = f"ZeroClaw wrote {carried} bytes during the delete; they are in a new file"
             warnings = (late,) if carried else ()
-            return report.model_copy(update={"journal_id": entry.id, "warnings": warnings})
+            return replace(report, journal_id=entry.id, warnings=warnings)
         raise SessionChangedError(f"session {stem!r} kept changing; it was not deleted")
 
     @_storage_errors("clean up stale sessions")
@@ -1433,12 +1542,12 @@ class JsonlBackend:
         if q.is_empty or limit <= 0:
             return
         try:
-            targets = [self._path(key)[0]] if key is not None else self._by_mtime()
+            targets = [(self._path(key)[0], False)] if key is not None else self._by_mtime(cancel)
             left = limit
-            for stem in targets:
+            for stem, plain in targets:
                 if cancel is not None and cancel.is_set():
                     return
-                for hit in self._search_session(stem, q, cancel, quiet=key is None):
+                for hit in self._search_session(stem, q, cancel, key is None, plain):
                     if cancel is not None and cancel.is_set():
                         return
                     yield hit
@@ -1448,18 +1557,38 @@ class JsonlBackend:
         except OSError as err:
             raise _os_error("search", err) from err
 
-    def _by_mtime(self) -> list[str]:
-        return [stem for stem, _ in sorted(self._scan(), key=lambda s: -s[1].st_mtime_ns)]
+    def _by_mtime(self, cancel: threading.Event | None) -> list[tuple[str, bool]]:
+        """The sessions ``_scan`` lists, newest first (then by stem), each with whether it was
+        a regular file rather than a symlink; none when ``cancel`` is set meanwhile."""
+        try:
+            with os.scandir(self.sessions_dir) as it:
+                entries = list(it)
+        except FileNotFoundError:
+            return []
+        found: list[tuple[int, str, bool]] = []
+        for n, entry in enumerate(entries):
+            if n % 512 == 511 and cancel is not None and cancel.is_set():
+                return []
+            stem = _stem_of(entry.name)
+            st = None if stem is None else self._entry_stat(entry)
+            if stem is not None and st is not None:
+                found.append((-st.st_mtime_ns, stem, not entry.is_symlink()))
+        found.sort()
+        return [(stem, plain) for _, stem, plain in found]
 
     def _search_session(
-        self, stem: str, q: Query, cancel: threading.Event | None, quiet: bool
+        self, stem: str, q: Query, cancel: threading.Event | None, quiet: bool, plain: bool
     ) -> Iterator[SearchHit]:
-        """Hits in one session; ``quiet`` skips one that cannot be read (in a search of all)."""
-        path = self._file(stem)
+        """Hits in one session; ``quiet`` skips one that cannot be read (in a search of all).
+
+        ``plain``: listed as a regular file, so opened at once with O_NOFOLLOW, without the
+        lstat of ``_file``; should it be a symlink by now, it is looked up as ``_file`` does.
+        """
+        path = self.sessions_dir / (stem + SUFFIX) if plain else self._file(stem)
         if path is None:
             return
         try:
-            with _open(path, stem) as (fd, st):
+            with _open(path, stem, os.O_RDONLY | (os.O_NOFOLLOW if plain else 0)) as (fd, st):
                 for offset, msg, spans in self._hits(fd, st, [q], cancel):
                     index = self._index_of(stem, fd, st, offset, cancel)
                     if index is None:
@@ -1475,7 +1604,12 @@ class JsonlBackend:
                     )
         except (SessionNotFound, FileNotFoundError):
             return
-        except (OSError, StorageError):
+        except OSError as err:
+            if plain and err.errno == errno.ELOOP:
+                yield from self._search_session(stem, q, cancel, quiet, False)
+            elif not quiet:
+                raise
+        except StorageError:
             if not quiet:
                 raise
 
@@ -1483,10 +1617,17 @@ class JsonlBackend:
         self, fd: int, st: os.stat_result, queries: list[Query], cancel: threading.Event | None
     ) -> Iterator[tuple[int, ChatMessage, tuple[tuple[int, int], ...]]]:
         """(offset, message, spans) of the messages any query matches, last first."""
-        end = last_line_end(fd, st.st_size)
         filters = [q.prefilter for q in queries]
-        piece = [(end, read_at(fd, end, st.st_size - end))] if st.st_size > end else []
-        blocks = iter_blocks_backward(fd, end, SEARCH_BLOCK)
+        blocks: Iterable[tuple[int, bytes]]
+        if st.st_size <= SEARCH_BLOCK:  # one read, the unterminated last line too
+            data = read_at(fd, 0, st.st_size)
+            end = data.rfind(b"\n") + 1
+            piece = [(end, data[end:])] if len(data) > end else []
+            blocks = [(0, data[:end])] if end else []
+        else:
+            end = last_line_end(fd, st.st_size)
+            piece = [(end, read_at(fd, end, st.st_size - end))] if st.st_size > end else []
+            blocks = iter_blocks_backward(fd, end, SEARCH_BLOCK)
         for base, block in itertools.chain(piece, blocks):
             if cancel is not None and cancel.is_set():
                 return
@@ -1513,22 +1654,32 @@ class JsonlBackend:
 def _candidates(block: bytes, pre: Prefilter) -> set[int]:
     """Starts of the lines of ``block`` that ``pre.might_match`` lets through.
 
-    The same rule, applied with a few C-level searches over the whole block instead of a call
-    per line: lines with non-ASCII bytes or ``\\u`` escapes always pass; other lines need
-    every needle (they are lowercase ASCII).
+    The same rule, applied with a few C-level passes over the whole block instead of a call
+    per line: lines with ``\\u`` escapes always pass; the others need every word (where a token
+    may start) once lowered and folded, which a block that is all ASCII needs only ``lower`` for.
     """
     if pre.empty:
         return set()
     found = _lines_with(block, lambda pos: block.find(b"\\u", pos))
-    if not block.isascii():
-        found |= _lines_with(block, lambda pos: _non_ascii_at(block, pos))
-    if pre.ascii_possible and pre.needles:
-        low, first, rest = block.lower(), pre.needles[0], pre.needles[1:]
-        for start in _lines_with(low, lambda pos: low.find(first, pos)):
-            stop = low.find(b"\n", start)
-            if all(low.find(n, start, len(low) if stop < 0 else stop) >= 0 for n in rest):
-                found.add(start)
-    return found
+    low = block.lower()
+    folded = low if block.isascii() else pre.fold_block(low)
+    if folded is None:
+        return found
+    text, first, search, rest = folded, pre.words[0], pre.finders[0].search, pre.finders[1:]
+
+    def first_at(pos: int) -> int:  # a quick find first, then the token test from there
+        at = text.find(first, pos)
+        m = None if at < 0 else search(text, at)
+        return -1 if m is None else m.start()
+
+    hits: set[int] = set()
+    for start in _lines_with(text, first_at):
+        stop = text.find(b"\n", start)
+        if all(f.search(text, start, len(text) if stop < 0 else stop) for f in rest):
+            hits.add(start)
+    if hits and text is not low and text != low:
+        hits = _same_lines(text, block, hits)
+    return found | hits
 
 
 def _lines_with(block: bytes, find: Callable[[int], int]) -> set[int]:
@@ -1541,9 +1692,12 @@ def _lines_with(block: bytes, find: Callable[[int], int]) -> set[int]:
     return found
 
 
-def _non_ascii_at(block: bytes, pos: int) -> int:
-    m = _NON_ASCII.search(block, pos)
-    return -1 if m is None else m.start()
+def _same_lines(folded: bytes, block: bytes, starts: set[int]) -> set[int]:
+    """Where the lines that start at ``starts`` in ``folded`` start in ``block``: both hold the
+    same lines in the same order, folding changed their lengths."""
+    number = {offset: n for n, (offset, _, _) in enumerate(lines_of(folded))}
+    at = [offset for offset, _, _ in lines_of(block)]
+    return {at[number[start]] for start in starts}
 
 
 def _piece_chunks(fd: int, pieces: Sequence[Piece]) -> Iterator[bytes]:
@@ -1621,6 +1775,29 @@ def _truncate(
         journal.append_blob(entry, more, sync=False)
         grown, size = grown + more, size + len(more)
     return None
+
+
+def _last_start(fd: int, size: int, stem: str, mode: Literal["turn", "messages"], n: int) -> int:
+    """Where the last turn (its user message) or the last ``n`` messages start, read backwards
+    from ``size``. The unterminated last line counts as ZeroClaw's reader sees it, and every
+    line goes through parse_line: a line it skips is no message here either."""
+    end = last_line_end(fd, size)
+    lines: Iterable[tuple[int, bytes]] = iter_lines_backward(fd, end)
+    if size > end:
+        lines = itertools.chain([(end, read_at(fd, end, size - end))], lines)
+    found, first = 0, None
+    for offset, raw in lines:
+        got = parse_line(raw)
+        if not isinstance(got, ChatMessage):
+            continue
+        found, first = found + 1, offset
+        if got.role == "user" if mode == "turn" else found == n:
+            return offset
+    if mode == "turn":
+        raise StorageError(f"session {stem!r} has no user message to roll back to")
+    if first is None:
+        raise StorageError(f"session {stem!r} has no message to roll back")
+    return first  # fewer than n messages: all of them go
 
 
 def _end_bytes(fd: int, size: int) -> bytes:

@@ -4,13 +4,17 @@ A session can be a 250 MB file with a million lines. Files are read with ``os.pr
 blocks, never whole and never through mmap: ZeroClaw before v0.8.5 rewrote files by truncating
 them in place, and touching an mmap past the new end kills the process with SIGBUS.
 
-The index is built from 8 MB reads with one regex call per run of well-formed lines, so a
-million-line file takes about a second, and it is extended later from the appended bytes only.
+The index is built from reads of SLICE (256 KB) with one regex call per run of well-formed
+lines, so a million-line file takes about a second, and it is extended later from the appended
+bytes only. The browser builds it in a worker thread while its UI thread paints, so no check
+that holds the interpreter lock looks at more than a slice (about a millisecond): a longer line
+is checked a slice at a time when it is in ZeroClaw's own layout, else whole by parse_line.
 """
 
 from __future__ import annotations
 
 import bisect
+import codecs
 import os
 import re
 import threading
@@ -22,6 +26,7 @@ from storage.models import ChatMessage
 from storage.zcformat import parse_line
 
 CHUNK = 8 << 20
+SLICE = 256 << 10
 BACK_BLOCK = 64 << 10
 _SIG_LEN = 64
 
@@ -35,6 +40,10 @@ _ESC = rb'\\(?:["\\/bfnrt]|u(?![dD][89a-fA-F])[0-9a-fA-F]{4})'
 _STR = rb'[^"\\\x00-\x1f]*+(?:' + _ESC + rb'[^"\\\x00-\x1f]*+)*+'
 _GOOD_RUN = re.compile(rb'(?:\{"role":"' + _STR + rb'","content":"' + _STR + rb'"\}\r?\n)*+')
 _NEWLINE = re.compile(rb"\n")
+_STRING = re.compile(_STR)
+_ESC_LEN = 6  # the longest escape, \uXXXX
+_LINE_HEAD = (b'{"role":"', b'","content":"')
+_LINE_ENDS = (b'"}\n', b'"}\r\n')
 
 
 def read_at(fd: int, offset: int, length: int) -> bytes:
@@ -75,8 +84,90 @@ def _is_utf8(data: bytes) -> bool:
 def bad_lines(block: bytes) -> list[int]:
     """Numbers (0-based) of the lines of ``block`` that ZeroClaw skips.
 
-    ``block`` holds complete lines, each ending with a newline.
+    ``block`` holds complete lines, each ending with a newline. It is checked a slice at a time
+    (see ``_slices``); lines are counted only up to the last slice that holds a bad line.
     """
+    bad: list[int] = []
+    line = counted = 0  # ``line`` is the number of the line that starts at ``counted``
+    for start, stop in _slices(block):
+        if stop - start > SLICE:
+            found = [] if _long_line_good(block, start, stop) else [0]
+        else:
+            found = _bad_in(block[start:stop])
+        if found:
+            line += _count_lines(block, counted, start)
+            counted = start
+            bad += [line + n for n in found]
+    return bad
+
+
+def _slices(block: bytes) -> Iterator[tuple[int, int]]:
+    """[start, stop) spans of whole lines that cover ``block`` in order: each at most SLICE
+    bytes, or a single line that is longer. Newlines are looked for SLICE bytes at a time."""
+    start, size = 0, len(block)
+    while start < size:
+        if size - start <= SLICE:
+            yield start, size
+            return
+        stop = block.rfind(b"\n", start, start + SLICE) + 1
+        probe = start + SLICE
+        while not stop:  # one line longer than SLICE: find its end
+            if probe >= size:
+                stop = size
+                break
+            stop = block.find(b"\n", probe, probe + SLICE) + 1
+            probe += SLICE
+        yield start, stop
+        start = stop
+
+
+def _count_lines(block: bytes, start: int, stop: int) -> int:
+    """Newlines in [start, stop), counted SLICE bytes at a time."""
+    return sum(block.count(b"\n", pos, min(stop, pos + SLICE)) for pos in range(start, stop, SLICE))
+
+
+def _long_line_good(block: bytes, start: int, stop: int) -> bool:
+    """Whether ZeroClaw reads the line ``block[start:stop]`` (newline included), which is
+    longer than a slice: the fast path's checks made SLICE bytes at a time, else parse_line."""
+    pos = start
+    for head in _LINE_HEAD:
+        if not block.startswith(head, pos):
+            break
+        pos = _string_end(block, pos + len(head), stop)
+    else:
+        if stop - pos <= 4 and block[pos:stop] in _LINE_ENDS and _utf8_between(block, start, stop):
+            return True
+    return isinstance(parse_line(block[start : stop - 1]), ChatMessage)
+
+
+def _string_end(block: bytes, pos: int, stop: int) -> int:
+    """Where the run of plain characters and escapes of a JSON string that starts at ``pos``
+    ends, matched SLICE bytes at a time. A match that stops within an escape's length of its
+    window's end may have stopped at an escape the window cut: it goes on from there."""
+    while True:
+        end = min(stop, pos + SLICE)
+        m = _STRING.match(block, pos, end)
+        got = pos if m is None else m.end()
+        if end == stop or got + _ESC_LEN <= end:
+            return got
+        pos = got
+
+
+def _utf8_between(block: bytes, start: int, stop: int) -> bool:
+    """``block[start:stop]`` is UTF-8, decoded SLICE bytes at a time (a character may span
+    two slices)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for pos in range(start, stop, SLICE):
+            decoder.decode(block[pos : min(stop, pos + SLICE)])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _bad_in(block: bytes) -> list[int]:
+    """``bad_lines`` of a block of at most a slice: one regex call per run of good lines."""
     utf8 = _is_utf8(block)
     bad: list[int] = []
     pos = line = 0  # ``line`` is the number of the line that starts at ``pos``
@@ -98,24 +189,34 @@ def _undecodable(lines: bytes, first_line: int) -> list[int]:
     return [first_line + n for n, raw in enumerate(pieces) if not _is_utf8(raw)]
 
 
-def iter_blocks(fd: int, start: int, stop: int) -> Iterator[tuple[int, bytes]]:
-    """(offset, bytes) of [start, stop) in blocks of whole lines.
+def iter_blocks(
+    fd: int, start: int, stop: int, read: int | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of [start, stop) in blocks of whole lines, from reads of ``read`` bytes
+    (CHUNK by default): a block is one read's whole lines and the line that ran into it.
 
     Only the last block may lack a final newline: it is then the unterminated last line.
     """
-    pos, carry = start, b""
+    take = CHUNK if read is None else read
+    pos = start
+    carry: list[bytes] = []  # the pieces of a line that began before ``pos``
     while pos < stop:
-        data = os.pread(fd, min(CHUNK, stop - pos), pos)
+        data = os.pread(fd, min(take, stop - pos), pos)
         if not data:
             break
+        begin = pos - sum(map(len, carry))
         pos += len(data)
-        data = carry + data
         cut = data.rfind(b"\n") + 1
-        if cut:
-            yield pos - len(data), data[:cut]
-        carry = data[cut:]
+        if not cut:
+            carry.append(data)
+            continue
+        # one copy at most, of the whole lines only
+        whole = data if cut == len(data) else memoryview(data)[:cut]
+        yield begin, b"".join([*carry, whole]) if carry or whole is not data else data
+        carry = [data[cut:]] if cut < len(data) else []
     if carry:
-        yield pos - len(carry), carry
+        rest = b"".join(carry)
+        yield pos - len(rest), rest
 
 
 def lines_of(block: bytes, base: int = 0) -> Iterator[tuple[int, bytes, bool]]:
@@ -248,15 +349,24 @@ class LineIndex:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> bool:
-        """Index the complete lines in [end, size). False when cancelled (what is done stays)."""
-        for base, block in iter_blocks(fd, self.end, size):
+        """Index the complete lines in [end, size). False when cancelled (what is done stays).
+
+        The file is read a slice at a time. ``progress(done, size)`` is called whenever
+        another CHUNK bytes are indexed, and once at the end.
+        """
+        reported = self.end
+        for base, block in iter_blocks(fd, self.end, size, min(CHUNK, SLICE)):
             if cancel is not None and cancel.is_set():
+                self._sign(fd)
                 return False
             if not block.endswith(b"\n"):
                 break
             self._add_block(base, block)
-            if progress is not None:
+            if progress is not None and self.end - reported >= CHUNK:
+                reported = self.end
                 progress(self.end, size)
+        if progress is not None and self.end > reported:
+            progress(self.end, size)
         self._sign(fd)
         return True
 

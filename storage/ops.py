@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from storage.backend import SessionBackend
 from storage.errors import StorageError
-from storage.models import SessionMetadata, StoredMessage
+from storage.models import EditReport, SessionMetadata, StoredMessage
 from storage.zcformat import parse_rfc3339
 
 RollbackMode = Literal["turn", "messages", "to"]
 _CHUNK = 256
+
+
+@runtime_checkable
+class RollsBackFromEnd(Protocol):
+    """A store that finds the last turn or the last messages from the end of a session, without
+    counting the messages in front (JSONL: see ``JsonlBackend.rollback_last``)."""
+
+    def rollback_last(
+        self,
+        key: str,
+        mode: Literal["turn", "messages"],
+        n: int = 1,
+        *,
+        dry_run: bool = False,
+        expected: int | None = None,
+    ) -> EditReport: ...
 
 
 def last_user_index(backend: SessionBackend, key: str, count: int | None = None) -> int | None:
@@ -42,6 +58,31 @@ def rollback_start(backend: SessionBackend, key: str, mode: RollbackMode, value:
     if not 0 <= value < count:
         raise StorageError(f"index {value} is not in session {key!r} (it has {count} messages)")
     return value
+
+
+def run_rollback(
+    backend: SessionBackend,
+    key: str,
+    mode: RollbackMode,
+    value: int = 0,
+    *,
+    dry_run: bool = False,
+    expected: int | None = None,
+) -> EditReport:
+    """Plan (``dry_run``) or make a rollback of the last turn, the last ``value`` messages, or
+    every message from index ``value`` on; ``expected`` as in ``SessionBackend.rollback``.
+
+    Where the store can, the last turn or messages are found from the end of the session:
+    the messages in front are not counted (a JSONL session of a million lines is not read).
+    """
+    if mode == "messages" and value < 1:
+        raise StorageError("--messages needs a number of messages of 1 or more")
+    if mode != "to" and isinstance(backend, RollsBackFromEnd):
+        last: Literal["turn", "messages"] = mode
+        n = value if mode == "messages" else 1
+        return backend.rollback_last(key, last, n, dry_run=dry_run, expected=expected)
+    start = rollback_start(backend, key, mode, value)
+    return backend.rollback(key, start, dry_run=dry_run, expected=expected)
 
 
 def messages_from(backend: SessionBackend, key: str, start: int) -> list[StoredMessage]:

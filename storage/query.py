@@ -9,7 +9,9 @@ so the JSONL matcher and the SQLite index agree.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from storage._fts_table import FOLD, SEPARATORS
@@ -23,11 +25,14 @@ def _token_class() -> str:
 
 
 _TOKEN = re.compile(_token_class())
+_ASCII_TOKEN = re.compile(r"[0-9A-Za-z]+")  # _TOKEN on ASCII text, several times faster
 _FOLD_TABLE: dict[int, str | None] = {c: chr(c + 32) for c in range(0x41, 0x5B)}
 _FOLD_TABLE.update({cp: (s or None) for cp, s in FOLD.items()})
 _QUERY_WORD = re.compile(r'"[^"]*"?\*?|[^"\s]+')
-# A raw line the ASCII needles cannot judge: non-ASCII bytes or \u escapes may fold to anything.
-_NEEDS_PARSE = re.compile(rb"[\x80-\xff]|\\u")
+# The non-ASCII code points that fold to something else, as UTF-8 (b"" for a dropped mark).
+_FOLD_UTF8: dict[bytes, bytes] = {chr(cp).encode(): s.encode() for cp, s in FOLD.items()}
+_ASCII = bytes(range(0x80))
+_Trie = dict[int, "_Trie"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 Span = tuple[int, int]
@@ -35,13 +40,14 @@ Span = tuple[int, int]
 
 def fold(text: str) -> str:
     """unicode61's case and diacritic folding, code point by code point."""
-    return text.translate(_FOLD_TABLE)
+    # On ASCII the table only lowers A-Z, as str.lower() does, many times faster.
+    return text.lower() if text.isascii() else text.translate(_FOLD_TABLE)
 
 
 def tokenize(text: str) -> list[tuple[int, int, str]]:
     """(start, end, folded) for every token, as FTS5 unicode61 splits ``text``."""
     out: list[tuple[int, int, str]] = []
-    for m in _TOKEN.finditer(text):
+    for m in (_ASCII_TOKEN if text.isascii() else _TOKEN).finditer(text):
         word = fold(m.group())
         if word:  # a run of combining marks folds to nothing and is no token
             out.append((m.start(), m.end(), word))
@@ -59,7 +65,9 @@ class Term:
         n, head = len(self.words), self.words[:-1]
         last = self.words[-1]
         if n == 1 and not self.prefix:
-            return [i for i, w in enumerate(words) if w == last]
+            return [i for i, w in enumerate(words) if w == last] if last in words else []
+        if n > 1 and head[0] not in words:
+            return []
         found = []
         for i in range(len(words) - n + 1):
             if tuple(words[i : i + n - 1]) != head:
@@ -70,27 +78,114 @@ class Term:
         return found
 
 
-@dataclass(frozen=True)
 class Prefilter:
-    """A cheap test on a raw JSONL line: False means the line cannot match.
+    """A cheap test on raw JSONL lines: False means the line cannot match.
 
-    ``needles`` are lowercase ASCII that every matching pure-ASCII line contains; lines with
-    non-ASCII bytes or ``\\u`` escapes always pass, since accents and escapes hide letters.
+    A line passes when it holds a ``\\u`` escape (an escape can spell any letter), or when each
+    of ``words`` (the query's folded words, UTF-8) starts a token in it, and ends one where the
+    query needs the whole token, once its ASCII is lowercased and ``fold`` replaced the
+    characters whose unicode61 fold is nothing or a character of some word. Other characters
+    may stay: in the folded text they cannot be part of a word either, and next to a word they
+    are taken for separators. A message's content is its line's text with a few escapes undone
+    (``\\n`` is a separator that leaves a letter before the word), so every line that can
+    match passes.
     """
 
-    needles: tuple[bytes, ...]
-    ascii_possible: bool = True
-    empty: bool = False
+    __slots__ = ("_folds", "_pattern", "_texts", "empty", "finders", "words")
+
+    def __init__(self, whole: Iterable[str], starts: Iterable[str] = ()) -> None:
+        """``whole``: words that must be whole tokens; ``starts``: words that need only start
+        one (the last word of a prefix term)."""
+        need = dict.fromkeys(starts, False) | dict.fromkeys(whole, True)
+        texts = sorted(need, key=lambda w: (-len(w.encode()), w))
+        self._texts = tuple(texts)
+        self.words = tuple(w.encode() for w in texts)  # the longest first
+        # ``finders[i]`` finds ``words[i]`` where a token can start (and end) with it.
+        self.finders = tuple(_finder(w, need[t]) for w, t in zip(self.words, texts, strict=True))
+        self.empty = not texts
+        self._folds, self._pattern = _folds_for(frozenset("".join(texts)))
 
     def might_match(self, raw: bytes) -> bool:
         if self.empty:
             return False
-        if _NEEDS_PARSE.search(raw):
+        if b"\\u" in raw:
             return True
-        if not self.ascii_possible:
-            return False
-        low = raw.lower()
-        return all(n in low for n in self.needles)
+        folded = self.fold(raw.lower())
+        return all(finder.search(folded) for finder in self.finders)
+
+    def fold(self, low: bytes) -> bytes:
+        """``low`` with each character of ``_folds`` replaced by its fold, in one pass."""
+        return self._pattern.sub(self._replace, low)
+
+    def _replace(self, m: re.Match[bytes]) -> bytes:
+        return self._folds[m.group()]
+
+    def fold_block(self, low: bytes) -> bytes | None:
+        """``fold(low)`` for lowercased lines that are not all ASCII, or None when none of them
+        can hold every word (what a line holds after ``fold`` is all that counts).
+
+        A few C-level passes instead of a regex pass over the block: the characters to fold are
+        found among its non-ASCII bytes alone, then each is replaced with ``bytes.replace``.
+        That is the same as one pass unless a fold is empty (a dropped mark joins its
+        neighbours, which may hold broken UTF-8); then the regex pass runs. When no fold is
+        empty, each run of a word's characters that no fold here makes must be in ``low`` as
+        it is: if one is not, no line can hold the word.
+        """
+        found = self._pattern.findall(low.translate(None, _ASCII))
+        if not found:
+            return low
+        folds = [(key, self._folds[key]) for key in sorted(set(found))]
+        if not all(value for _, value in folds):
+            return self.fold(low)
+        made = {value.decode() for _, value in folds}
+        runs = {run for word in self._texts for run in _runs_without(word, made)}
+        if any(run.encode() not in low for run in sorted(runs, key=len, reverse=True)):
+            return None
+        for key, value in folds:
+            low = low.replace(key, value)
+        return low
+
+
+def _finder(word: bytes, whole: bool) -> re.Pattern[bytes]:
+    """A regex for ``word`` where no ASCII letter or digit runs on before it (or after it, for
+    a ``whole`` word). A letter right after a backslash is part of an escape, a separator."""
+    w = re.escape(word)
+    start = rb"(?:(?<![0-9a-z]" + w + rb")|(?<=\\[bfnrt]" + w + rb"))"
+    return re.compile(w + start + (rb"(?![0-9a-z])" if whole else b""))
+
+
+def _runs_without(word: str, chars: set[str]) -> list[str]:
+    """The maximal runs of ``word`` without any of ``chars``."""
+    if not chars:
+        return [word]
+    return [run for run in re.split("|".join(map(re.escape, sorted(chars))), word) if run]
+
+
+@functools.lru_cache(maxsize=64)
+def _folds_for(chars: frozenset[str]) -> tuple[dict[bytes, bytes], re.Pattern[bytes]]:
+    """The UTF-8 characters that fold to nothing or to one of ``chars``, with their folds, and
+    a regex that finds exactly those characters."""
+    folds = {k: v for k, v in _FOLD_UTF8.items() if not v or v.decode() in chars}
+    return folds, re.compile(_alternatives(folds))
+
+
+def _alternatives(keys: Iterable[bytes]) -> bytes:
+    """A regex for exactly ``keys``, byte strings none of which is a prefix of another, as a
+    trie: the regex engine then tries one branch per byte."""
+    tree: _Trie = {}
+    for key in keys:
+        node = tree
+        for b in key:
+            node = node.setdefault(b, {})
+
+    def branch(node: _Trie) -> bytes:
+        last = [re.escape(bytes([b])) for b, sub in sorted(node.items()) if not sub]
+        alts = [re.escape(bytes([b])) + branch(sub) for b, sub in sorted(node.items()) if sub]
+        if last:
+            alts.insert(0, b"[" + b"".join(last) + b"]")
+        return alts[0] if len(alts) == 1 else b"(?:" + b"|".join(alts) + b")"
+
+    return branch(tree)
 
 
 @dataclass(frozen=True)
@@ -102,23 +197,33 @@ class Query:
     def is_empty(self) -> bool:
         return not self.terms
 
-    @property
+    @functools.cached_property
     def prefilter(self) -> Prefilter:
-        return _prefilter(self.terms)
+        whole = [w for t in self.terms for w in (t.words[:-1] if t.prefix else t.words)]
+        return Prefilter(whole, [t.words[-1] for t in self.terms if t.prefix])
 
     def match(self, text: str) -> tuple[Span, ...] | None:
         """Character spans of every match in ``text``; None unless every term matches."""
-        if self.is_empty or not _may_contain(fold(text), self.terms):
+        if self.is_empty:
             return None
-        tokens = tokenize(text)
-        words = [w for _, _, w in tokens]
-        spans: list[Span] = []
+        folded = fold(text)
+        if not _may_contain(folded, self.terms):
+            return None
+        # Folding turns token characters into token characters or nothing and leaves the
+        # others alone, so the tokens of the folded text are the folded tokens, in order: a
+        # text is ruled out without the positions of its tokens.
+        words = (_ASCII_TOKEN if folded.isascii() else _TOKEN).findall(folded)
+        found = []
         for term in self.terms:
-            found = term.positions(words)
-            if not found:
+            at = term.positions(words)
+            if not at:
                 return None
+            found.append(at)
+        tokens = tokenize(text)
+        spans: list[Span] = []
+        for term, at in zip(self.terms, found, strict=True):
             n = len(term.words)
-            spans += [(tokens[i][0], tokens[i + n - 1][1]) for i in found]
+            spans += [(tokens[i][0], tokens[i + n - 1][1]) for i in at]
         return _merge(spans)
 
 
@@ -135,15 +240,6 @@ def _merge(spans: list[Span]) -> tuple[Span, ...]:
         else:
             out.append((start, end))
     return tuple(out)
-
-
-def _prefilter(terms: tuple[Term, ...]) -> Prefilter:
-    if not terms:
-        return Prefilter((), empty=True)
-    words = [w for t in terms for w in t.words]
-    if any(not w.isascii() for w in words):
-        return Prefilter((), ascii_possible=False)
-    return Prefilter(tuple(sorted({w.encode() for w in words}, key=len, reverse=True)))
 
 
 def _term(chunk: str, quoted: bool) -> Term | None:

@@ -24,6 +24,7 @@ from urllib.parse import quote
 from storage.errors import ReadOnlyError, SessionChangedError, SessionNotFound, StorageError
 from storage.journal import Journal, JournalEntry
 from storage.models import (
+    SESSION_FIELDS,
     BackendName,
     Changes,
     ChatMessage,
@@ -221,20 +222,31 @@ def _metadata(row: dict[str, Any]) -> SessionMetadata:
         elif col in ZEROCLAW_TEXT_COLUMNS:
             fields[col] = None if value is None else str(value)
         else:  # a future column; never let it shadow one of our own fields
-            fields[f"db_{col}" if col in SessionMetadata.model_fields else col] = value
-    return SessionMetadata(key=str(row["session_key"]), backend="sqlite", **fields)
+            fields[f"db_{col}" if col in SESSION_FIELDS else col] = value
+    return SessionMetadata.with_extra(key=str(row["session_key"]), backend="sqlite", **fields)
+
+
+def _text(value: Any) -> Any:
+    """A TEXT column's value as str: a BLOB there (ZeroClaw never writes one) is read as UTF-8."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _stored(index: int, row: Row) -> StoredMessage:
     row_id, role, content, created_at = row
     return StoredMessage(
-        index=index, role=role, content=content, created_at=created_at, row_id=row_id
+        index=index,
+        role=_text(role),
+        content=_text(content),
+        created_at=_text(created_at),
+        row_id=row_id,
     )
 
 
 def _removed(first_index: int, rows: Sequence[Row]) -> tuple[RemovedMessage, ...]:
     return tuple(
-        RemovedMessage(index=first_index + i, role=r[1], content=r[2], created_at=r[3])
+        RemovedMessage(
+            index=first_index + i, role=_text(r[1]), content=_text(r[2]), created_at=_text(r[3])
+        )
         for i, r in enumerate(rows)
     )
 
@@ -410,7 +422,8 @@ class SqliteBackend:
     @_guarded
     def load(self, key: str) -> list[ChatMessage]:
         with self._read() as conn:
-            return [ChatMessage(role=r[1], content=r[2]) for r in self._messages(conn, key)]
+            rows = self._messages(conn, key)
+            return [ChatMessage(role=_text(r[1]), content=_text(r[2])) for r in rows]
 
     @_guarded
     def load_with_timestamps(self, key: str) -> list[StoredMessage]:

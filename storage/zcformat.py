@@ -7,6 +7,7 @@ differs from Python's defaults in places: those places are commented.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import re
 import time
@@ -14,10 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from storage._alnum_table import RANGES
 from storage.models import ChatMessage
-
-_RANGE_STARTS = [a for a, _ in RANGES]
 
 # Rust's char::is_whitespace (the Unicode White_Space property). Python's str.strip() also strips
 # U+001C..U+001F, which Rust's str::trim keeps.
@@ -38,8 +36,17 @@ def rust_is_alphanumeric(ch: str) -> bool:
     cp = ord(ch)
     if cp < 128:
         return ch.isalnum()
-    i = bisect.bisect_right(_RANGE_STARTS, cp) - 1
-    return i >= 0 and RANGES[i][0] <= cp <= RANGES[i][1]
+    starts, ranges = _alnum_ranges()
+    i = bisect.bisect_right(starts, cp) - 1
+    return i >= 0 and ranges[i][0] <= cp <= ranges[i][1]
+
+
+@functools.cache
+def _alnum_ranges() -> tuple[list[int], tuple[tuple[int, int], ...]]:
+    """The table is big and only non-ASCII keys need it: loaded on first use."""
+    from storage._alnum_table import RANGES
+
+    return [a for a, _ in RANGES], RANGES
 
 
 def sanitize_key(key: str) -> str:
@@ -158,7 +165,7 @@ def _to_message(value: Any) -> ChatMessage:
             raise _Invalid(f"field {name!r} is not a string")
         if _has_surrogate(v):
             raise _Invalid(f"field {name!r} has a lone surrogate")
-    return ChatMessage(role=role, content=content, **extra)
+    return ChatMessage(role=role, content=content, extra=extra)
 
 
 def _decode_one(text: str, pos: int) -> tuple[Any, int]:

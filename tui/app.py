@@ -12,17 +12,17 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-import shutil
+import signal
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import events, on, work
@@ -38,13 +38,14 @@ from storage.backend import SessionBackend
 from storage.cli import export_lines
 from storage.errors import ReadOnlyError, SessionChangedError, SessionNotFound, StorageError
 from storage.journal import Journal, write_atomic
-from storage.models import BackendName, EditReport, SearchHit, SessionMetadata
+from storage.models import BackendName, EditReport, SearchHit, SessionMetadata, Tail
 from storage.ops import rollback_start
 from storage.query import parse_query
 from storage.safetext import one_line
 from storage.watch import SQLITE, ChangeFeed
-from storage.workspace import BackendChoice, Workspace, discover_sessions_dir, open_workspace
+from storage.workspace import BackendChoice, Workspace
 from storage.zcformat import sanitize_key
+from tui.launch import Launch, no_gc, open_launch
 from tui.messages import (
     CountsFilled,
     EditFinished,
@@ -61,11 +62,8 @@ from tui.screens.help import HelpScreen, rows_of
 from tui.screens.rename import RenameScreen
 from tui.widgets.header import HeaderInfo, WorkspaceHeader
 from tui.widgets.search_pane import SearchPane
-from tui.widgets.session_list import SORT_LABELS, SessionList, no_gc, source_label
+from tui.widgets.session_list import SORT_LABELS, SessionList, source_label
 from tui.widgets.transcript import Transcript
-
-if TYPE_CHECKING:
-    from tui.demo import DemoWriter
 
 Clock = Callable[[], datetime]
 EditAction = Literal["rollback", "compact", "delete"]
@@ -105,9 +103,8 @@ class ZcSessionsApp(App[int]):
         Binding("ctrl+z", "undo", "Undo"),
         Binding("e", "export", "Export"),
         Binding("y", "copy", "Copy"),
-        Binding("s", "cycle_sort", "Sort"),
         Binding("ctrl+f", "filter", "Filter", show=False),
-        Binding("escape", "to_list", "Back to the list", show=False),
+        Binding("escape", "to_list", "Back: to the search hits, else the list", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -141,6 +138,7 @@ class ZcSessionsApp(App[int]):
         self._count_queue: deque[SessionRef] = deque()
         self._counting = False
         self._prefetched: Future[list[SessionMetadata]] | None = None
+        self._prefetched_tail: Future[tuple[BackendName, str, Tail]] | None = None
         # The last SQLite listing by key, to post only what a write changed (see _relist_sqlite).
         self._sqlite_seen: dict[str, SessionMetadata] | None = None
         self._search_generation = 0
@@ -195,7 +193,7 @@ class ZcSessionsApp(App[int]):
         self._fit_footer(event.size.width)
 
     def _fit_footer(self, width: int) -> None:
-        self.footer.compact = width < 100
+        self.footer.compact = width < 130  # below it, every key fits only without padding
 
     def on_mount(self) -> None:
         self._fit_footer(self.size.width)
@@ -235,24 +233,19 @@ class ZcSessionsApp(App[int]):
             raise StorageError(f"the {name} store is not open")
         return backend
 
-    def prefetch_listing(self) -> None:
-        """Start listing every session now, in a thread, while Textual starts up (run_app)."""
-        future: Future[list[SessionMetadata]] = Future()
+    def use_launch(self, launch: Launch) -> None:
+        """Take what launch began reading before Textual was imported: the listing of every
+        session and, with --session, the end of that session."""
+        self._prefetched = launch.listing
+        self._prefetched_tail = launch.tail
 
-        def job() -> None:
-            try:
-                with no_gc():
-                    listing = self._listing(None)
-                future.set_result(listing)
-            except BaseException as err:  # handed to the listing worker, which reports it
-                future.set_exception(err)
-
-        self._prefetched = future
-        threading.Thread(target=job, name="zc-listing", daemon=True).start()
-
-    def _listing(self, only: BackendName | None) -> list[SessionMetadata]:
-        backends = [b for b in self.workspace.backends if only is None or b.backend_name == only]
-        return [m for b in backends for m in b.list_sessions_with_metadata()]
+    def _take_prefetched_tail(self, ref: SessionRef) -> Tail | None:
+        """The tail launch read for ``ref``, if it is ready (never waits for it)."""
+        future, self._prefetched_tail = self._prefetched_tail, None
+        if future is None or not future.done() or future.exception() is not None:
+            return None
+        backend, key, tail = future.result()
+        return tail if ref == (backend, key) else None
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="listing")
     def _list_sessions(self, only: BackendName | None = None) -> None:
@@ -263,7 +256,7 @@ class ZcSessionsApp(App[int]):
             metas = prefetched.result()
         else:
             with no_gc():
-                metas = self._listing(only)
+                metas = [m for b in backends for m in b.list_sessions_with_metadata()]
         self.post_message(SessionsListed(frozenset(b.backend_name for b in backends), metas))
 
     @on(SessionsListed)
@@ -389,10 +382,15 @@ class ZcSessionsApp(App[int]):
         self.filter_box.focus()
 
     def action_to_list(self) -> None:
-        """Escape: leave (and clear) the filter, or go from the transcript back to the list.
+        """Escape: leave (and clear) the filter, or go from the transcript back to where the
+        user came from: the search hits while the search pane is open, else the list.
 
         In the list itself, escape clears a filter that is still applied.
         """
+        pane = self.search_pane
+        if self.focused is self.transcript and pane.has_class("-open"):
+            pane.focus_results()
+            return
         box = self.filter_box
         if self.focused is box or (self.focused is self.sessions and box.value):
             box.value = ""
@@ -430,8 +428,11 @@ class ZcSessionsApp(App[int]):
             self.open_session(message.ref)
         self.transcript.focus()
 
-    def open_session(self, ref: SessionRef, focus_index: int | None = None) -> None:
-        """Show ``ref`` in the transcript (scrolled to ``focus_index`` when given)."""
+    def open_session(
+        self, ref: SessionRef, focus_index: int | None = None, tail: Tail | None = None
+    ) -> None:
+        """Show ``ref`` in the transcript (scrolled to ``focus_index`` when given; starting
+        from ``tail`` when its end was read already)."""
         if self.open_ref is not None and self.open_ref != ref:
             self.sessions.recount(self.open_ref)  # its count was left to the transcript
         self.open_ref = ref
@@ -444,7 +445,7 @@ class ZcSessionsApp(App[int]):
             self._show_title()
             self.notify(describe_error(err), severity="error")
             return
-        self.transcript.open(backend, ref.key)
+        self.transcript.open(backend, ref.key, tail)
         self._show_title()  # after open: the count shown is this session's, not the last one's
         if focus_index is not None:
             self.transcript.scroll_to_index(focus_index, select=True, terms=self._hit_terms())
@@ -453,7 +454,7 @@ class ZcSessionsApp(App[int]):
         for ref in self.sessions.refs:
             if wanted in (ref.key, sanitize_key(ref.key)) or sanitize_key(wanted) == ref.key:
                 self.sessions.select(ref)
-                self.open_session(ref)
+                self.open_session(ref, tail=self._take_prefetched_tail(ref))
                 return
         self.notify(f"no session {one_line(wanted, 80)!r}", severity="warning")
 
@@ -525,11 +526,11 @@ class ZcSessionsApp(App[int]):
             self._dirty |= changed
             start = not self._refreshing
             self._refreshing = True
-        if start:
-            self._refresh_changed()
         ref = self.open_ref
         if ref is not None and (ref.key if ref.backend == "jsonl" else SQLITE) in changed:
-            self._pull_changes()
+            self._pull_changes()  # first: the open transcript is what the user watches
+        if start:
+            self._refresh_changed()
 
     def _take_dirty(self) -> set[str]:
         with self._dirty_lock:
@@ -748,6 +749,8 @@ class ZcSessionsApp(App[int]):
         backend = self.backend_for(ref.backend)
         start: int | None = None
         if action == "rollback":
+            # By index, so that the edit removes exactly these messages or refuses: a turn
+            # found again from the end at confirm time could be a newer one of the same size.
             start = selected if selected is not None else rollback_start(backend, ref.key, "turn")
             report = backend.rollback(ref.key, start, dry_run=True)
         elif action == "compact":
@@ -915,7 +918,6 @@ class ZcSessionsApp(App[int]):
 
 LIST_EXTRA_KEYS = [
     ("ctrl+f", "Filter the list (or just start typing a key no command uses)"),
-    ("s", "Sort: last activity, name, message count"),
 ]
 SEARCH_EXTRA_KEYS = [
     ("enter", "Open the session at the hit"),
@@ -986,7 +988,7 @@ def delete_plan(backend: SessionBackend, key: str) -> EditReport:
     else:
         report = EditReport(action="delete", key=key, backend=backend.backend_name, dry_run=True)
     skipped = tuple(backend.skipped_lines(key))
-    return report.model_copy(update={"action": "delete", "removed_lines": skipped})
+    return replace(report, action="delete", removed_lines=skipped)
 
 
 def human_action(action: str) -> str:
@@ -1039,23 +1041,15 @@ def export_folder(sessions_dir: Path, preferred: Path | None = None) -> Path:
 # --- the entry point -----------------------------------------------------------------------
 
 
-NO_WORKSPACE_NOTE = "No ZeroClaw workspace found: this is a generated demo (see --workspace)."
+def _exit_on_hangup(app: App[int]) -> None:
+    """A closed terminal (SIGHUP) or a polite kill (SIGTERM) quits like ``q`` does, so the
+    clean-up below runs (the demo's temp folder, the change feed, connections)."""
 
+    def quit_app(signum: int, _frame: object) -> None:
+        app.exit(return_code=128 + signum)
 
-def _open_demo(
-    read_only: bool, backend: BackendChoice
-) -> tuple[Workspace, Journal, DemoWriter, Path]:
-    """A demo workspace in a temp folder (undo journal included) and its running writer."""
-    from tui.demo import DemoWriter, make_demo_workspace
-
-    folder = Path(tempfile.mkdtemp(prefix="zc-sessions-demo-"))
-    sessions_dir = make_demo_workspace(folder)
-    journal = Journal(root=folder / "state")
-    ws = open_workspace(folder, backend=backend, read_only=read_only, journal=journal)
-    ws.demo = True
-    writer = DemoWriter(sessions_dir)  # it plays ZeroClaw: it writes even in read-only mode
-    writer.start()
-    return ws, journal, writer, folder
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, quit_app)
 
 
 def run_app(
@@ -1065,32 +1059,25 @@ def run_app(
     session: str | None = None,
     demo: bool = False,
     stuck_after: float = 600.0,
+    launch: Launch | None = None,
 ) -> int:
-    """Open the workspace (or a demo) and run the browser; 1 with one line on stderr on failure."""
-    writer: DemoWriter | None = None
-    folder: Path | None = None
+    """Run the browser on ``launch`` (else open the workspace, or a demo, now); 1 with one line
+    on stderr when it cannot be opened."""
+    if launch is None:
+        try:
+            launch = open_launch(workspace, backend, read_only, demo, session)
+        except (StorageError, OSError) as err:
+            sys.stderr.write(f"{PROG}: error: {describe_error(err)}\n")
+            return 1
     try:
-        found = demo or workspace is not None or discover_sessions_dir() is not None
-        if demo or not found:
-            ws, journal, writer, folder = _open_demo(read_only, backend)
-            if not found:
-                ws.notes.append(NO_WORKSPACE_NOTE)
-        else:
-            journal = Journal()
-            ws = open_workspace(workspace, backend=backend, read_only=read_only, journal=journal)
-    except (StorageError, OSError) as err:
-        sys.stderr.write(f"{PROG}: error: {describe_error(err)}\n")
-        return 1
-    try:
-        app = ZcSessionsApp(ws, session=session, stuck_after=stuck_after, journal=journal)
-        app.prefetch_listing()
+        app = ZcSessionsApp(
+            launch.workspace, session=session, stuck_after=stuck_after, journal=launch.journal
+        )
+        app.use_launch(launch)
         # What is loaded by now lives as long as the app: keep it out of every collection.
         gc.freeze()
+        _exit_on_hangup(app)
         app.run()
         return app.return_code or 0
     finally:
-        if writer is not None:
-            writer.stop()
-        ws.close()
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+        launch.close()

@@ -52,8 +52,12 @@ class Ctx:
 
     @property
     def env(self) -> dict[str, str]:
-        """The app's environment: a private undo journal; no ZeroClaw discovery variables."""
+        """The app's environment: a private undo journal; no ZeroClaw discovery variables;
+        bytecode caching on, as in any installed package (an empty value turns off a
+        PYTHONDONTWRITEBYTECODE inherited from the shell, which would recompile every module
+        of the app at every start)."""
         return {
+            "PYTHONDONTWRITEBYTECODE": "",
             "XDG_STATE_HOME": str(self.loads.state),
             "ZEROCLAW_CONFIG_DIR": "",
             "ZEROCLAW_DATA_DIR": "",

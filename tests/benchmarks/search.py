@@ -79,16 +79,17 @@ def run_cli(ctx: Ctx) -> dict[str, list[float]]:
         t, out = ctx.zc_cli("--workspace", ws, "search", RARE_SQLITE)
         assert out.count(RARE_SQLITE[:5]) or out.strip(), "no hits"
         got["search"].append(t)
-        got["python"].append(_wall([sys.executable, "-c", "pass"]))
-        got["import"].append(_wall([sys.executable, "-c", "import storage.cli"]))
+        got["python"].append(_wall(ctx, [sys.executable, "-c", "pass"]))
+        got["import"].append(_wall(ctx, [sys.executable, "-c", "import storage.cli"]))
     return got
 
 
-def _wall(argv: list[str]) -> float:
+def _wall(ctx: Ctx, argv: list[str]) -> float:
+    import os
     import subprocess
 
     t0 = time.perf_counter()
-    subprocess.run(argv, cwd=REPO, check=True, capture_output=True)
+    subprocess.run(argv, cwd=REPO, check=True, capture_output=True, env=os.environ | ctx.env)
     return time.perf_counter() - t0
 
 

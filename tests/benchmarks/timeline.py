@@ -12,6 +12,8 @@ Times are ms since the child's interpreter reached this module (about 30 ms afte
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.util
 import os
 import sys
 import time
@@ -55,31 +57,57 @@ def _first(cls: Any, name: str, label: str, ready: Callable[[Any], bool]) -> Non
     setattr(cls, name, first)
 
 
-def child(argv: list[str]) -> int:
-    import storage.cli
-
-    mark("storage.cli imported")
-    import tui.app as app_module
-    from storage.jsonl import JsonlBackend
-    from storage.sqlite import SqliteBackend
+def _wrap_ui(app_module: Any) -> None:
     from tui.widgets.session_list import SessionList
     from tui.widgets.transcript import Transcript
 
-    mark("tui.app imported")
     app = app_module.ZcSessionsApp
     for cls, name, label in (
         (app, "on_mount", "on_mount"),
-        (JsonlBackend, "list_sessions_with_metadata", "jsonl listing (worker)"),
-        (SqliteBackend, "list_sessions_with_metadata", "sqlite listing (worker)"),
         (SessionList, "set_sessions", "SessionList.set_sessions (UI)"),
         (app, "open_session", "open_session (UI)"),
-        (JsonlBackend, "read_tail", "jsonl read_tail (worker)"),
-        (SqliteBackend, "read_tail", "sqlite read_tail (worker)"),
         (Transcript, "_apply_tail", "Transcript._apply_tail (UI)"),
     ):
         _wrap(cls, name, label)
     _first(SessionList, "render_line", "first session row painted", lambda s: bool(s._view))
     _first(Transcript, "render_line", "first transcript line painted", lambda s: s._opened)
+
+
+class _AfterAppImport(importlib.abc.MetaPathFinder):
+    """Wraps the browser's methods once ``tui.app`` is imported, not before: the CLI opens the
+    workspace and starts listing before that import, and the timeline must show that order."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "tui.app":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.loader is not None
+        run = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            mark("tui.app imported")
+            _wrap_ui(module)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def child(argv: list[str]) -> int:
+    import storage.cli
+    from storage.jsonl import JsonlBackend
+    from storage.sqlite import SqliteBackend
+
+    mark("storage.cli imported")
+    for cls, name, label in (
+        (JsonlBackend, "list_sessions_with_metadata", "jsonl listing (thread)"),
+        (SqliteBackend, "list_sessions_with_metadata", "sqlite listing (thread)"),
+        (JsonlBackend, "read_tail", "jsonl read_tail"),
+        (SqliteBackend, "read_tail", "sqlite read_tail"),
+    ):
+        _wrap(cls, name, label)
+    sys.meta_path.insert(0, _AfterAppImport())
     try:
         return storage.cli.main(argv)
     finally:

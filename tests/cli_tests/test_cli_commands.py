@@ -182,3 +182,42 @@ def test_output_never_carries_escape_sequences(jsonl_ws: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert "\x1b" not in result.stdout and "\x07" not in result.stdout
         assert "\u202e" not in result.stdout
+
+
+def zc_line(content: str, role: str = "user") -> bytes:
+    obj = {"role": role, "content": content}
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def test_rollback_of_a_big_session_reads_it_from_the_end(tmp_path: Path) -> None:
+    """Too big to count on the way (over 4 MB): --turn and --messages find the cut from the
+    end, number what goes back from it and say so; --to counts; undo puts every byte back."""
+    sessions = tmp_path / "ws" / "sessions"
+    sessions.mkdir(parents=True)
+    roles = ("user", "assistant")
+    head = b"".join(zc_line(f"m{i} " + "x" * 200, roles[i % 2]) for i in range(25000))
+    turn = zc_line("last question") + zc_line('{"tool_calls": []}', "assistant")
+    turn += zc_line("3 items recalled", "tool") + zc_line("the answer", "assistant")
+    path = sessions / "big.jsonl"
+    path.write_bytes(head + b"{unreadable\n" + turn)
+    before = path.read_bytes()
+    assert len(before) > 4 << 20
+    ws = str(tmp_path / "ws")
+    plan = ok_json("--workspace", ws, "rollback", "big", "--messages", "2", "--dry-run", "--json")
+    assert [(m["index"], m["content"]) for m in plan["removed"]] == [
+        (-2, "3 items recalled"),
+        (-1, "the answer"),
+    ]
+    assert plan["warnings"] and "count back from the end" in plan["warnings"][0]
+    report = ok_json("--workspace", ws, "rollback", "big", "--turn", "--yes", "--json")
+    assert [(m["index"], m["role"]) for m in report["removed"]] == [
+        (-4, "user"),
+        (-3, "assistant"),
+        (-2, "tool"),
+        (-1, "assistant"),
+    ]
+    assert path.read_bytes() == head + b"{unreadable\n"
+    ok_json("--workspace", ws, "undo", "big", "--json")
+    assert path.read_bytes() == before
+    plan = ok_json("--workspace", ws, "rollback", "big", "--to", "25002", "--dry-run", "--json")
+    assert [m["index"] for m in plan["removed"]] == [25002, 25003] and not plan["warnings"]

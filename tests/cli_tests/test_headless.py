@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers import copy_fixture
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -22,3 +24,23 @@ def test_storage_never_imports_textual() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) >= 8  # every storage module was imported
+
+
+def test_reading_commands_never_import_pydantic(tmp_path: Path) -> None:
+    """pydantic costs a cold command tens of ms: only the undo journal and migrate load it."""
+    runs: list[list[str]] = []
+    for name, key in (("jsonl-workspace", "gw_a1b2c3"), ("sqlite-workspace", "gw_live_01")):
+        ws = ["--workspace", str(copy_fixture(name, tmp_path / name))]
+        runs += [[*ws, "list", "--json"], [*ws, "search", "the"], [*ws, "show", key, "--json"]]
+    code = (
+        "import contextlib, io, sys\n"
+        "from storage.cli import main\n"
+        f"for argv in {runs!r}:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        assert main(argv) == 0, argv\n"
+        "assert 'pydantic' not in sys.modules, 'pydantic was imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

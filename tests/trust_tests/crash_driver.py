@@ -70,6 +70,9 @@ def run(op: str, args: list[str], state: Path) -> None:
         JsonlBackend(Path(args[0]), journal=journal).compact(args[1])
     elif op == "rollback":
         JsonlBackend(Path(args[0]), journal=journal).rollback(args[1], int(args[2]))
+    elif op == "rollback-last":
+        backend = JsonlBackend(Path(args[0]), journal=journal)
+        backend.rollback_last(args[1], "messages", int(args[2]))
     elif op == "undo":
         backend = JsonlBackend(Path(args[0]), journal=journal)
         entry = journal.latest_undoable(Path(args[0]))

@@ -206,6 +206,18 @@ def test_rollback_killed(big: BigSession, tmp_path: Path, die_at: str | None) ->
     undo_restores(trial, big.old)
 
 
+@pytest.mark.parametrize("die_at", points(["ftruncate:1:after", None], [*ROLLBACK_POINTS, None]))
+def test_rollback_from_the_end_killed(big: BigSession, tmp_path: Path, die_at: str | None) -> None:
+    """The same cut found from the end (``rollback --messages N``), the front never counted."""
+    trial = new_trial(tmp_path, "rollback-last", big.old)
+    cut = big.old.index(zc_line(f"n{CUT_LINE} {PAD}", "user"))
+    delay = random.Random(str(die_at) + str(tmp_path)).uniform(0.0, 0.8)
+    last = str(big.messages - int(CUT_INDEX))
+    kill_during("rollback-last", [str(trial.sessions), KEY, last], trial.state, die_at, delay)
+    check_edit(trial, big.old, big.old[:cut])
+    undo_restores(trial, big.old)
+
+
 # --- undo -------------------------------------------------------------------------------------
 
 UNDO_POINTS = {

@@ -15,8 +15,10 @@ from textual.app import App, ComposeResult
 from storage.journal import Journal
 from storage.models import SessionMetadata
 from storage.workspace import Workspace, open_workspace
+from tests.helpers import copy_fixture
 from tui.app import PALETTE_COMMANDS, ZcSessionsApp, run_app
 from tui.demo import DEMO_NOW, LIVE_JSONL, LIVE_SQLITE, make_demo_workspace
+from tui.launch import open_launch
 from tui.screens.help import HelpScreen
 from tui.widgets.header import WorkspaceHeader
 from tui.widgets.session_list import SessionList
@@ -201,6 +203,29 @@ async def test_demo_workspace_has_both_stores_and_every_badge(tmp_path: Path) ->
                 assert badge in text, badge
     finally:
         ws.close()
+
+
+async def test_the_session_asked_for_opens_from_the_tail_read_at_launch(tmp_path: Path) -> None:
+    root = copy_fixture("jsonl-workspace", tmp_path)
+    launch = open_launch(root, session="gw_a1b2c3")
+    try:
+        assert launch.tail is not None
+        backend, key, tail = launch.tail.result(timeout=10)
+        assert (backend, key) == ("jsonl", "gw_a1b2c3") and tail.messages
+        jsonl = launch.workspace.backend("jsonl")
+        assert jsonl is not None
+        reads: list[str] = []
+        real = jsonl.read_tail
+        jsonl.read_tail = lambda k, n: reads.append(k) or real(k, n)  # type: ignore[method-assign]
+        app = make_app(launch.workspace, session="gw_a1b2c3", journal=launch.journal)
+        app.use_launch(launch)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.shown_cursor is not None, what="the tail shown")
+            assert app.transcript.selected_message == tail.messages[-1]
+            assert reads == []  # not read a second time
+            assert app.sessions.highlighted == ("jsonl", "gw_a1b2c3")
+    finally:
+        launch.close()
 
 
 def test_run_app_fails_with_one_line_for_a_bad_workspace(

@@ -95,7 +95,7 @@ def test_filter_matches_name_key_source_and_sender() -> None:
 def test_a_fresh_listing_without_counts_keeps_the_old_count_as_stale() -> None:
     first = make_row(meta("x", backend="jsonl", message_count=None))
     assert first.count is None and not first.stale
-    counted = SessionRow(first.meta, 7, first.activity)
+    counted = SessionRow(first.ref, first.meta, 7, first.activity)
     again = make_row(meta("x", backend="jsonl", message_count=None), counted)
     assert again.count == 7 and again.stale
 

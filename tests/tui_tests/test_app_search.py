@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 
 from storage.workspace import Workspace
 from tui.app import ZcSessionsApp
@@ -84,6 +85,23 @@ async def test_search_in_jsonl_sessions(open_ws: OpenWs) -> None:
         assert {h.key for h in app.search_pane.hits} == {"telegram_100200300"}
         await pilot.press("escape")
         await wait_for(pilot, lambda: not app.search_pane.has_class("-open"))
+
+
+async def test_escape_from_a_hit_goes_back_to_the_hits_then_closes_the_pane(
+    open_ws: OpenWs,
+) -> None:
+    ws = open_ws("jsonl-workspace")
+    async with make_app(ws).run_test(size=SIZE) as pilot:
+        await open_session(pilot, "gw_a1b2c3")
+        app = await search(pilot, "gardening")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.focused is app.transcript, what="the hit opened")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.focused is app.search_pane.query_one(OptionList))
+        assert app.search_pane.has_class("-open")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.search_pane.has_class("-open"))
+        assert app.focused is app.transcript
 
 
 async def test_a_query_with_a_quote_never_fails(open_ws: OpenWs) -> None:

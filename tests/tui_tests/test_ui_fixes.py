@@ -12,7 +12,7 @@ from tests.tui_tests.fakes import FakeSource, TranscriptApp, screen_lines
 from tests.tui_tests.fakes import settle as settle_transcript
 from tui.render import DEFAULT_THEME, render_message
 
-from .conftest import SIZE, make_app, settle, shown_keys, wait_for
+from .conftest import SIZE, make_app, screen_text, settle, shown_keys, wait_for
 from .test_actions import confirm_dialog, notices, open_session
 
 OpenWs = Callable[..., Workspace]
@@ -131,15 +131,25 @@ async def test_the_open_session_vanishing_is_not_an_error(open_ws: OpenWs) -> No
 
 async def test_the_footer_fits_the_new_width_after_a_resize(open_ws: OpenWs) -> None:
     ws = open_ws("jsonl-workspace")
-    async with make_app(ws).run_test(size=SIZE) as pilot:
+    async with make_app(ws).run_test(size=(160, 40)) as pilot:
         app = await open_session(pilot, "gw_a1b2c3")
         assert not app.footer.compact
         await pilot.resize_terminal(80, 24)
         await settle(pilot)
         assert app.footer.compact
-        await pilot.resize_terminal(120, 40)
+        await pilot.resize_terminal(160, 40)
         await settle(pilot)
         assert not app.footer.compact
+
+
+async def test_every_footer_key_fits_at_120_columns(open_ws: OpenWs) -> None:
+    ws = open_ws("jsonl-workspace")
+    async with make_app(ws).run_test(size=(120, 40)) as pilot:
+        app = await open_session(pilot, "gw_a1b2c3")
+        for focus in (app.sessions, app.transcript):
+            focus.focus()
+            await settle(pilot)
+            assert "q Quit" in screen_text(app).splitlines()[-1], focus
 
 
 async def test_no_session_open_is_not_reading() -> None:

@@ -11,7 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage import _fts_table
-from storage.query import make_snippet, parse_query, to_fts5, tokenize, zeroclaw_fts5
+from storage.query import (
+    _FOLD_TABLE,
+    _TOKEN,
+    Prefilter,
+    fold,
+    make_snippet,
+    parse_query,
+    to_fts5,
+    tokenize,
+    zeroclaw_fts5,
+)
 
 VOCAB = ["alpha", "alps", "beta", "bet", "café", "cafe", "Ünïcode", "日本", "x1", "gamma"]
 SEPARATORS = [" ", "  ", ", ", "-", "\n", ". ", "'", "_", "/", ":"]
@@ -141,6 +151,89 @@ def test_prefilter_rejects_ascii_lines_without_the_words() -> None:
     assert pre.might_match(b'{"role":"user","content":"ALPHA and Beta"}')
     assert not pre.might_match(b'{"role":"user","content":"alpha only"}')
     assert not parse_query("日本").prefilter.might_match(b'{"role":"user","content":"x"}')
+
+
+def _line(content: str) -> bytes:
+    return json.dumps({"role": "user", "content": content}, ensure_ascii=False).encode()
+
+
+def test_prefilter_judges_non_ascii_lines_by_their_folds() -> None:
+    pre = parse_query("zebra").prefilter
+    # No character here folds into a letter of "zebra" where it would make the word.
+    for text in ["日本語 🚀 → naïve señor Ω", "zébr", "zeb ra", "café bra"]:
+        assert not pre.might_match(_line(text)), text
+    for text in ["ZÉBRA", "ze\u0301bra", "日本 Zébra!", "ZEBRA 🚀"]:
+        assert pre.might_match(_line(text)), text
+    assert pre.might_match(_line("zebra").replace(b"z", b"\\u007a"))  # escapes spell anything
+    omega = parse_query("ωmega").prefilter
+    assert omega.might_match(_line("ΩMEGA")) and not omega.might_match(_line("omega"))
+
+
+def test_prefilter_needs_each_word_to_start_a_token() -> None:
+    pre = parse_query("zebra").prefilter
+    for text in ["azebra", "zebras", "2zebra", "zebra2", "ézebra"]:
+        assert not pre.might_match(_line(text)), text
+    for text in ["a-zebra", "\nzebra", "\\zebra", "ZEBRA!", "日本zebra", "zebra\t", "(zebra)"]:
+        assert pre.might_match(_line(text)), text
+    prefix = parse_query("zeb*").prefilter
+    assert prefix.might_match(_line("zebras")) and not prefix.might_match(_line("azebras"))
+    phrase = parse_query('"zebra x" y*').prefilter
+    assert phrase.might_match(_line("zebra x yak")) and not phrase.might_match(_line("zebrax yak"))
+
+
+# Pieces of content: letters that fold (with and without a combining mark, in both cases),
+# marks alone, characters that fold to non-ASCII or not at all, and what JSON escapes.
+FOLDING = ["zebra", "Zébra", "ZE\u0301BRA", "cafe", "CAFÉ", "x1", "Ωmega", "ω", "ü", "ß", "日本"]
+FOLDING += ["🚀", "\u0301", "\u0332", " ", ", ", "\n", "\t", '"', "\\", "/"]
+
+
+@given(st.lists(st.sampled_from(FOLDING), min_size=1, max_size=10).map("".join), st.data())
+@settings(max_examples=400)
+def test_prefilter_keeps_every_line_that_matches(content: str, data: st.DataObject) -> None:
+    tokens = tokenize(content)
+    if not tokens:
+        return
+    i = data.draw(st.integers(0, len(tokens) - 1))
+    word = content[tokens[i][0] : tokens[i][1]]
+    kind = data.draw(st.sampled_from(["word", "prefix", "phrase"]))
+    if kind == "prefix":
+        text = word[: data.draw(st.integers(1, len(word)))] + "*"
+    elif kind == "phrase" and i + 1 < len(tokens):
+        text = f'"{word} {content[tokens[i + 1][0] : tokens[i + 1][1]]}"'
+    else:
+        text = word
+    query = parse_query(text)
+    if query.match(content) is None:
+        return
+    for ascii_only in (False, True):
+        line = json.dumps({"role": "user", "content": content}, ensure_ascii=ascii_only)
+        assert query.prefilter.might_match(line.encode())
+
+
+@given(st.text())
+@settings(max_examples=300)
+def test_fold_agrees_with_the_table(text: str) -> None:
+    assert fold(text) == text.translate(_FOLD_TABLE)
+    # match finds the words in the folded text: they must be the tokens, folded
+    assert _TOKEN.findall(fold(text)) == [w for _, _, w in tokenize(text)]
+
+
+def test_folding_keeps_token_characters_in_tokens() -> None:
+    every = "".join(map(chr, range(0x110000)))
+    separators = _TOKEN.sub("", every)
+    assert fold(separators) == separators
+    assert _TOKEN.sub("", fold("".join(_TOKEN.findall(every)))) == ""
+
+
+ALL_FOLDS = "".join(sorted(set(_fts_table.FOLD.values())))
+
+
+@pytest.mark.parametrize("words", [["zebra"], ["ωmega", "日本"], [ALL_FOLDS]])
+def test_the_byte_pattern_finds_exactly_the_characters_to_fold(words: list[str]) -> None:
+    every = "".join(chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF)
+    chars = set("".join(words))
+    wanted = {cp: s or None for cp, s in _fts_table.FOLD.items() if not s or s in chars}
+    assert Prefilter(words).fold(every.encode()) == every.translate(wanted).encode()
 
 
 def test_match_spans_cover_every_occurrence() -> None:

@@ -47,7 +47,7 @@ def test_list_meta(case: tuple[SqliteBackend, dict[str, Any]]) -> None:
 def test_load_and_load_ts(case: tuple[SqliteBackend, dict[str, Any]]) -> None:
     store, exp = case
     for key, messages in exp.get("load", {}).items():
-        assert [m.model_dump() for m in store.load(key)] == messages
+        assert [{"role": m.role, "content": m.content} for m in store.load(key)] == messages
     for key, messages in exp.get("load_ts", {}).items():
         got = [
             {"role": m.role, "content": m.content, "created_at": m.created_at}

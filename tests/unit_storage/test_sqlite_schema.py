@@ -59,8 +59,23 @@ def test_unknown_future_columns_are_kept(tmp_path: Path) -> None:
     sql(db, "ALTER TABLE session_metadata ADD COLUMN size INTEGER DEFAULT 7")
     store = open_store(db, tmp_path)
     (meta,) = store.list_sessions_with_metadata()
-    assert meta.model_extra == {"mood": "calm", "db_backend": "x", "db_size": 7}
+    assert meta.extra == {"mood": "calm", "db_backend": "x", "db_size": 7}
     assert (meta.backend, meta.size) == ("sqlite", None)
+
+
+def test_a_blob_in_a_text_column_is_read_as_text(tmp_path: Path) -> None:
+    db = tmp_path / "sessions.db"
+    seed(db, n=1)
+    sql(
+        db,
+        "INSERT INTO sessions (session_key, role, content, created_at) VALUES (?, ?, ?, ?)",
+        ("cli_a", b"user", "blob text é".encode(), TS),
+    )
+    store = open_store(db, tmp_path)
+    assert store.load("cli_a")[-1] == ChatMessage(role="user", content="blob text é")
+    (last,) = store.read_range("cli_a", 1, 2)
+    assert (last.role, last.content, last.created_at) == ("user", "blob text é", TS)
+    assert store.rollback("cli_a", 1, dry_run=True).removed[0].content == "blob text é"
 
 
 def test_seed_era_store_gains_names_the_way_zeroclaw_adds_them(tmp_path: Path) -> None:

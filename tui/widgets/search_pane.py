@@ -149,10 +149,17 @@ class SearchPane(Vertical):
         self.post_message(self.Closed())
 
     def action_to_results(self) -> None:
-        results = self._results
         if self._hits:
-            results.focus()
-            results.highlighted = results.highlighted or 0
+            self.focus_results()
+
+    def focus_results(self) -> None:
+        """Focus the hits (the query box when there are none), keeping the chosen hit."""
+        if not self._hits:
+            self.focus_input()
+            return
+        results = self._results
+        results.focus()
+        results.highlighted = results.highlighted or 0
 
     # --- answers (attributes down) -------------------------------------------------------
 

@@ -8,12 +8,9 @@ with control characters made visible.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import ClassVar, Literal
 
 from rich.cells import cell_len
@@ -32,6 +29,7 @@ from storage.models import BackendName, SessionMetadata
 from storage.ops import is_stuck
 from storage.safetext import one_line
 from storage.zcformat import parse_rfc3339
+from tui.launch import no_gc
 from tui.messages import SessionRef, ref_of
 
 SortMode = Literal["activity", "name", "count"]
@@ -46,18 +44,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # --- pure helpers -----------------------------------------------------------------------------
-
-
-@contextmanager
-def no_gc() -> Iterator[None]:
-    """No cyclic garbage collection while a batch of objects is built (it is not garbage)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def source_label(meta: SessionMetadata) -> str:
@@ -85,19 +71,16 @@ def relative_time(when: datetime | None, now: datetime) -> str:
     return f"{secs}s ago"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SessionRow:
     """A session as the list shows it. ``stale`` means ``count`` predates the last change."""
 
+    ref: SessionRef
     meta: SessionMetadata
     count: int | None
     activity: datetime | None
     stale: bool = False
     unreadable: bool = False
-
-    @cached_property
-    def ref(self) -> SessionRef:
-        return ref_of(self.meta)
 
     @property
     def title(self) -> str:
@@ -132,12 +115,14 @@ def activity_of(text: str | None) -> datetime | None:
 
 def make_row(meta: SessionMetadata, previous: SessionRow | None = None) -> SessionRow:
     """A row for fresh metadata; a count the metadata lacks is kept from ``previous``, as stale."""
+    ref = SessionRef(meta.backend, meta.key)
     activity = activity_of(meta.last_activity)
     unreadable = bool(meta.has_unreadable) or (previous is not None and previous.unreadable)
     if meta.message_count is not None:
-        return SessionRow(meta, meta.message_count, activity, unreadable=unreadable)
+        return SessionRow(ref, meta, meta.message_count, activity, unreadable=unreadable)
     count = previous.count if previous is not None else None
-    return SessionRow(meta, count, activity, stale=previous is not None, unreadable=unreadable)
+    stale = previous is not None
+    return SessionRow(ref, meta, count, activity, stale=stale, unreadable=unreadable)
 
 
 def badges(row: SessionRow, stuck_after: float, now: datetime) -> list[tuple[str, str]]:
@@ -230,6 +215,7 @@ class SessionList(ScrollView, can_focus=True):
         Binding("home", "first", "First", show=False),
         Binding("end", "last", "Last", show=False),
         Binding("enter", "open", "Open", show=False),
+        Binding("s", "app.cycle_sort", "Sort"),
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)

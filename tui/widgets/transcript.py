@@ -96,12 +96,12 @@ class Transcript(ScrollView, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "select_previous", "Previous"),
-        Binding("down,j", "select_next", "Next"),
+        Binding("up,k", "select_previous", "Previous", show=False),
+        Binding("down,j", "select_next", "Next", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown,space", "page_down", "Page down", show=False),
-        Binding("g,home", "top", "Top"),
-        Binding("G,end", "bottom", "Bottom"),
+        Binding("g,home", "top", "Top", show=False),
+        Binding("G,end", "bottom", "Bottom", show=False),
         Binding("enter", "toggle_expand", "Expand"),
         Binding("f", "toggle_follow", "Follow"),
     ]
@@ -313,10 +313,10 @@ class Transcript(ScrollView, can_focus=True):
     def is_expanded(self, index: int) -> bool:
         return index in self._expanded
 
-    def open(self, source: TranscriptSource, key: str) -> None:
-        """Show another session, starting at its tail."""
+    def open(self, source: TranscriptSource, key: str, tail: Tail | None = None) -> None:
+        """Show another session, starting at its tail (``tail``: already read, by launch)."""
         self._source, self._key = source, key
-        self._start()
+        self._start(tail)
 
     def set_messages(
         self,
@@ -564,10 +564,12 @@ class Transcript(ScrollView, can_focus=True):
         self._generation += 1
         self._reset_state()
 
-    def _start(self) -> None:
+    def _start(self, tail: Tail | None = None) -> None:
         self._new_generation()
         self._relayout()
-        if self._source is not None and self._key is not None:
+        if tail is not None:
+            self._apply_tail(tail)
+        elif self._source is not None and self._key is not None:
             self._track(self._read_tail(self._source, self._key, self._generation))
 
     def _track(self, worker: Worker[Any], span: range | None = None) -> None:
