@@ -44,6 +44,8 @@ from textual.widgets import Input  # noqa: E402
 from storage.journal import Journal  # noqa: E402
 from storage.models import ChatMessage  # noqa: E402
 from storage.workspace import open_workspace  # noqa: E402
+from tests.tui_tests.conftest import settle  # noqa: E402
+from tests.tui_tests.conftest import wait_for as wait_until  # noqa: E402
 from tui.app import ZcSessionsApp  # noqa: E402
 from tui.demo import DEMO_NOW, LIVE_JSONL, append_jsonl, make_demo_workspace  # noqa: E402
 
@@ -56,26 +58,8 @@ Step = Callable[[Pilot[Any], ZcSessionsApp, Path], Awaitable[None]]
 # --- waiting ---------------------------------------------------------------------------------
 
 
-async def wait_for(
-    pilot: Pilot[Any], predicate: Callable[[], object], what: str, timeout: float = 15.0
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
-
-
-async def settle(pilot: Pilot[Any]) -> None:
-    """No worker running (the change feed aside), and the screen repainted."""
-    app = pilot.app
-    await wait_for(
-        pilot,
-        lambda: not [w for w in app.workers if w.is_running and w.group != "feed"],
-        "workers to finish",
-    )
-    await pilot.pause(0.05)
+async def wait_for(pilot: Pilot[Any], predicate: Callable[[], object], what: str) -> None:
+    await wait_until(pilot, predicate, timeout=15.0, what=what)  # generous: slow machines too
 
 
 async def ready(pilot: Pilot[Any], app: ZcSessionsApp) -> None:

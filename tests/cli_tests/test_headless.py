@@ -11,6 +11,13 @@ from tests.helpers import copy_fixture
 REPO = Path(__file__).resolve().parents[2]
 
 
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter (nothing imported yet), from the repo root."""
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+
+
 def test_storage_never_imports_textual() -> None:
     code = (
         "import sys, pkgutil, importlib, storage\n"
@@ -19,9 +26,7 @@ def test_storage_never_imports_textual() -> None:
         "assert 'textual' not in sys.modules, 'textual was imported'\n"
         "print(len(list(pkgutil.iter_modules(storage.__path__))))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) >= 8  # every storage module was imported
 
@@ -40,7 +45,5 @@ def test_reading_commands_never_import_pydantic(tmp_path: Path) -> None:
         "        assert main(argv) == 0, argv\n"
         "assert 'pydantic' not in sys.modules, 'pydantic was imported'\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr

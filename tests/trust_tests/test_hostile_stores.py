@@ -203,53 +203,33 @@ print(json.dumps(out))
 """
 
 
+def under_read_only_mount(
+    folder: Path, *command: str, **run: Any
+) -> subprocess.CompletedProcess[Any]:
+    """``command`` in a private mount namespace where ``folder`` is bind-mounted read-only."""
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", RO_SCRIPT, "sh"]
+    return subprocess.run([*argv, str(folder), *command], capture_output=True, **run)
+
+
 def can_mount_read_only(tmp_path: Path) -> bool:
     probe = tmp_path / "probe"
     probe.mkdir()
     if shutil.which("unshare") is None:
         return False
-    result = subprocess.run(
-        [
-            "unshare",
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            RO_SCRIPT,
-            "sh",
-            str(probe),
-            "sh",
-            "-c",
-            f"! touch {probe}/x 2>/dev/null",
-        ],
-        capture_output=True,
-        timeout=20,
-    )
-    return result.returncode == 0
+    check = f"! touch {probe}/x 2>/dev/null"
+    return under_read_only_mount(probe, "sh", "-c", check, timeout=20).returncode == 0
 
 
 def run_read_only(ws: Path, commands: list[list[str]]) -> dict[str, Any]:
     import json
 
-    result = subprocess.run(
-        [
-            "unshare",
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            RO_SCRIPT,
-            "sh",
-            str(ws),
-            sys.executable,
-            "-c",
-            RO_DRIVER,
-            str(ws),
-            json.dumps(commands),
-        ],
-        capture_output=True,
+    result = under_read_only_mount(
+        ws,
+        sys.executable,
+        "-c",
+        RO_DRIVER,
+        str(ws),
+        json.dumps(commands),
         text=True,
         timeout=120,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
