@@ -36,6 +36,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class _Version(argparse.Action):
+    """``--version``: read from the installed package only when asked (it costs an import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("zeroclaw-sessions")
+        except PackageNotFoundError:
+            found = "unknown (not installed)"
+        sys.stdout.write(f"{PROG} {found}\n")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="Browse, live-tail and repair ZeroClaw chat sessions.")
     p.add_argument(
@@ -45,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-only", action="store_true", help="open stores read-only; refuse edits")
     p.add_argument("--session", metavar="KEY", help="open the browser on this session")
     p.add_argument("--demo", action="store_true", help="open a generated demo workspace")
+    p.add_argument("--version", action=_Version, help="print the version and exit")
     p.add_argument(
         "--stuck-after",
         type=float,

@@ -70,6 +70,12 @@ def test_a_file_that_is_not_a_database_fails_with_one_line(tmp_path: Path) -> No
     assert_one_line_failure(zc("--workspace", str(tmp_path / "ws"), "list"), "database")
 
 
+def test_version_prints_one_line_and_exits_0() -> None:
+    result = zc("--version")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.startswith("zc-sessions ") and result.stdout.count("\n") == 1
+
+
 def test_usage_errors_exit_2(jsonl_ws: Path) -> None:
     assert zc("--workspace", str(jsonl_ws), "rollback").returncode == 2
     assert zc("frobnicate").returncode == 2
