@@ -38,6 +38,7 @@ from storage.backend import SessionBackend
 from storage.cli import export_lines
 from storage.errors import ReadOnlyError, SessionChangedError, SessionNotFound, StorageError
 from storage.journal import Journal, write_atomic
+from storage.journal import prepare as prepare_journal
 from storage.models import BackendName, EditReport, SearchHit, SessionMetadata, Tail
 from storage.ops import rollback_start
 from storage.query import parse_query
@@ -70,6 +71,7 @@ EditAction = Literal["rollback", "compact", "delete"]
 
 SEARCH_LIMIT = 200
 COUNT_BATCH_SECS = 0.1
+EDIT_WARMUP_DELAY = 1.0  # seconds after start, when the first screen is painted
 HIGHLIGHT_DELAY = 0.08  # let the cursor settle before reading a session
 PROG = "zc-sessions"
 
@@ -206,8 +208,16 @@ class ZcSessionsApp(App[int]):
         if self.live:
             self._follow_changes()
         self.set_interval(30, self.sessions.refresh_times)
+        if not self.workspace.read_only:
+            self.set_timer(EDIT_WARMUP_DELAY, self._prepare_edits)
         for note in self.workspace.notes:
             self.notify(one_line(note, 300), timeout=8)
+
+    @work(thread=True, exit_on_error=False, group="warmup")
+    def _prepare_edits(self) -> None:
+        """Once the app is up and idle: load what the undo journal needs to write an entry, so
+        the first edit is as quick as the next ones."""
+        prepare_journal()
 
     # --- worker failures: the one place ------------------------------------------------------
 

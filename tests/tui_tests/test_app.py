@@ -16,7 +16,7 @@ from storage.journal import Journal
 from storage.models import SessionMetadata
 from storage.workspace import Workspace, open_workspace
 from tests.helpers import copy_fixture
-from tui.app import PALETTE_COMMANDS, ZcSessionsApp, run_app
+from tui.app import EDIT_WARMUP_DELAY, PALETTE_COMMANDS, ZcSessionsApp, run_app
 from tui.demo import DEMO_NOW, LIVE_JSONL, LIVE_SQLITE, make_demo_workspace
 from tui.launch import open_launch
 from tui.screens.help import HelpScreen
@@ -273,3 +273,17 @@ def test_sqlite_fixture_is_untouched_by_reading(tmp_path: Path) -> None:
     root = copy_fixture("sqlite-workspace", tmp_path)
     with sqlite3.connect(root / "sessions" / "sessions.db") as conn:
         assert conn.execute("SELECT count(*) FROM session_metadata").fetchone()[0] == 3
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_the_edit_path_is_prepared_once_the_app_is_idle(
+    open_ws: OpenWs, read_only: bool
+) -> None:
+    from storage import journal
+
+    journal._entry_format.cache_clear()
+    ws = open_ws("jsonl-workspace", read_only=read_only)
+    async with make_app(ws).run_test(size=SIZE) as pilot:
+        await pilot.pause(EDIT_WARMUP_DELAY + 0.3)
+        await settle(pilot)
+        assert journal._entry_format.cache_info().currsize == (0 if read_only else 1)
