@@ -48,6 +48,14 @@ class SessionBackend(Protocol):
 
     def list_sessions_with_metadata(self) -> list[SessionMetadata]: ...
 
+    def list_newest(
+        self, n: int, include: str | None = None
+    ) -> tuple[list[SessionMetadata], int]:
+        """The ``n`` sessions with the latest activity (and ``include``, a listed key, if it
+        is not among them), and how many sessions there are in all: a first screen of the
+        list without building every row."""
+        ...
+
     def get_session_metadata(self, key: str) -> SessionMetadata | None: ...
 
     def session_exists(self, key: str) -> bool: ...

@@ -18,6 +18,7 @@ import errno
 import fcntl
 import functools
 import hashlib
+import heapq
 import itertools
 import json
 import os
@@ -566,6 +567,16 @@ class JsonlBackend:
         """Stat only, as ZeroClaw does: both times are the mtime; messages are not counted."""
         names = self._names()
         return [self._meta(stem, st, names) for stem, st in self._scan()]
+
+    @_storage_errors("list the sessions")
+    def list_newest(
+        self, n: int, include: str | None = None
+    ) -> tuple[list[SessionMetadata], int]:
+        names, scanned = self._names(), self._scan()
+        newest = heapq.nlargest(n, scanned, key=lambda item: item[1].st_mtime_ns)
+        if include is not None and all(stem != include for stem, _ in newest):
+            newest += [(stem, st) for stem, st in scanned if stem == include]
+        return [self._meta(stem, st, names) for stem, st in newest], len(scanned)
 
     def _meta(
         self,

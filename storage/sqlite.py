@@ -458,15 +458,39 @@ class SqliteBackend:
         self._listed = after
         return metas
 
+    @_guarded
+    def list_newest(
+        self, n: int, include: str | None = None
+    ) -> tuple[list[SessionMetadata], int]:
+        with self._read() as conn:
+            if not self.schema().has_metadata:  # an early store: every session is an orphan
+                listing = self._listing(conn)
+                return listing, len(listing)
+            cur = conn.execute(
+                "SELECT * FROM session_metadata ORDER BY last_activity DESC LIMIT ?", (n,)
+            )
+            names = [d[0] for d in cur.description]
+            metas = [_metadata(dict(zip(names, row, strict=True))) for row in cur]
+            if include is not None and all(m.key != include for m in metas):
+                row = self._meta(conn, include)
+                metas += [_metadata(row)] if row is not None else []
+            (listed,) = conn.execute("SELECT COUNT(*) FROM session_metadata").fetchone()
+            (orphans,) = conn.execute(
+                f"SELECT COUNT(*) FROM ({self._DISTINCT_KEYS}) AS d WHERE NOT EXISTS"
+                " (SELECT 1 FROM session_metadata AS m WHERE m.session_key = d.key)"
+            ).fetchone()
+            return metas, int(listed) + int(orphans)
+
+    # A skip scan over idx_sessions_key: one index probe per key, not one per message, all in
+    # one statement so the GIL is released once rather than once per key.
+    _DISTINCT_KEYS = (
+        "WITH RECURSIVE k(key) AS (SELECT MIN(session_key) FROM sessions"
+        " UNION ALL SELECT (SELECT MIN(session_key) FROM sessions WHERE session_key > k.key)"
+        " FROM k WHERE k.key IS NOT NULL) SELECT key FROM k WHERE key IS NOT NULL"
+    )
+
     def _distinct_keys(self, conn: sqlite3.Connection) -> Iterator[str]:
-        # A skip scan over idx_sessions_key: one index probe per key, not one per message, all
-        # in one statement so the GIL is released once rather than once per key.
-        sql = (
-            "WITH RECURSIVE k(key) AS (SELECT MIN(session_key) FROM sessions"
-            " UNION ALL SELECT (SELECT MIN(session_key) FROM sessions WHERE session_key > k.key)"
-            " FROM k WHERE k.key IS NOT NULL) SELECT key FROM k WHERE key IS NOT NULL"
-        )
-        for (key,) in conn.execute(sql):
+        for (key,) in conn.execute(self._DISTINCT_KEYS):
             yield key
 
     def _orphan_keys(self, conn: sqlite3.Connection, known: set[str]) -> list[str]:

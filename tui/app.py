@@ -46,7 +46,7 @@ from storage.safetext import one_line
 from storage.watch import SQLITE, ChangeFeed
 from storage.workspace import BackendChoice, Workspace
 from storage.zcformat import sanitize_key
-from tui.launch import Launch, no_gc, open_launch
+from tui.launch import FirstPage, Launch, no_gc, open_launch
 from tui.messages import (
     CountsFilled,
     EditFinished,
@@ -139,7 +139,7 @@ class ZcSessionsApp(App[int]):
         self._count_lock = threading.Lock()
         self._count_queue: deque[SessionRef] = deque()
         self._counting = False
-        self._prefetched: Future[list[SessionMetadata]] | None = None
+        self._prefetched: Future[FirstPage] | None = None
         self._prefetched_tail: Future[tuple[BackendName, str, Tail]] | None = None
         # The last SQLite listing by key, to post only what a write changed (see _relist_sqlite).
         self._sqlite_seen: dict[str, SessionMetadata] | None = None
@@ -261,23 +261,29 @@ class ZcSessionsApp(App[int]):
     def _list_sessions(self, only: BackendName | None = None) -> None:
         """Every session's metadata, without counting anything."""
         backends = [b for b in self.workspace.backends if only is None or b.backend_name == only]
+        names = frozenset(b.backend_name for b in backends)
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None and only is None:
-            metas = prefetched.result()
-        else:
-            with no_gc():
-                metas = [m for b in backends for m in b.list_sessions_with_metadata()]
-        self.post_message(SessionsListed(frozenset(b.backend_name for b in backends), metas))
+            metas, total = prefetched.result()  # the first page, read at launch
+            self.post_message(SessionsListed(names, metas, None if total <= len(metas) else total))
+            return
+        with no_gc():
+            metas = [m for b in backends for m in b.list_sessions_with_metadata()]
+        self.post_message(SessionsListed(names, metas))
 
     @on(SessionsListed)
     def _listed(self, message: SessionsListed) -> None:
-        if "sqlite" in message.backends:
+        complete = message.total is None
+        if complete and "sqlite" in message.backends:
             self._sqlite_seen = {m.key: m for m in message.metas if m.backend == "sqlite"}
-        self.sessions.set_sessions(message.metas, message.backends)
+        self.sessions.set_sessions(message.metas, message.backends, total=message.total)
         self._after_list_change()
-        if self.initial_session is not None:
-            self._open_initial(self.initial_session)
+        if self.initial_session is not None and self._open_initial(
+            self.initial_session, complete
+        ):
             self.initial_session = None
+        if not complete:
+            self.call_after_refresh(self._list_sessions)  # the rest, once the first page shows
 
     @on(SessionsUpdated)
     def _updated(self, message: SessionsUpdated) -> None:
@@ -460,13 +466,16 @@ class ZcSessionsApp(App[int]):
         if focus_index is not None:
             self.transcript.scroll_to_index(focus_index, select=True, terms=self._hit_terms())
 
-    def _open_initial(self, wanted: str) -> None:
+    def _open_initial(self, wanted: str, complete: bool = True) -> bool:
+        """Open --session ``wanted``; False while it may still be in the rest of the list."""
         for ref in self.sessions.refs:
             if wanted in (ref.key, sanitize_key(ref.key)) or sanitize_key(wanted) == ref.key:
                 self.sessions.select(ref)
                 self.open_session(ref, tail=self._take_prefetched_tail(ref))
-                return
-        self.notify(f"no session {one_line(wanted, 80)!r}", severity="warning")
+                return True
+        if complete:
+            self.notify(f"no session {one_line(wanted, 80)!r}", severity="warning")
+        return complete
 
     @on(Transcript.Opened)
     def _transcript_opened(self, message: Transcript.Opened) -> None:

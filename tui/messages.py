@@ -31,12 +31,21 @@ def ref_of(meta: SessionMetadata) -> SessionRef:
 
 
 class SessionsListed(Message):
-    """Metadata of every session of ``backends`` (a full listing: others of theirs are gone)."""
+    """Metadata of every session of ``backends`` (a full listing: others of theirs are gone).
 
-    def __init__(self, backends: frozenset[BackendName], metas: list[SessionMetadata]) -> None:
+    With ``total``, only the newest sessions, of ``total``: the rest are being listed.
+    """
+
+    def __init__(
+        self,
+        backends: frozenset[BackendName],
+        metas: list[SessionMetadata],
+        total: int | None = None,
+    ) -> None:
         super().__init__()
         self.backends = backends
         self.metas = metas
+        self.total = total
 
 
 class SessionsUpdated(Message):

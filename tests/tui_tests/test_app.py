@@ -228,6 +228,45 @@ async def test_the_session_asked_for_opens_from_the_tail_read_at_launch(tmp_path
         launch.close()
 
 
+async def test_the_first_page_paints_first_and_the_rest_follows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import tui.launch
+
+    monkeypatch.setattr(tui.launch, "FIRST_PAGE", 1)
+    root = copy_fixture("jsonl-workspace", tmp_path)
+    files = sorted((root / "sessions").glob("*.jsonl"))  # newest last, oldest: discord_...
+    for i, path in enumerate(files):
+        os.utime(path, ns=(0, 1_700_000_000_000_000_000 + i * 1_000_000_000))
+    launch = open_launch(root, session="discord_guild42_ch7_erin")  # the oldest
+    listed: list[tuple[int, int]] = []
+    try:
+        app = make_app(launch.workspace, session="discord_guild42_ch7_erin")
+        app.use_launch(launch)
+        real = SessionList.set_sessions
+
+        def recorded(
+            lst: SessionList, metas: Any, backends: Any = None, *, total: int | None = None
+        ) -> None:
+            metas = list(metas)
+            real(lst, metas, backends, total=total)
+            listed.append((len(metas), lst.total))
+
+        monkeypatch.setattr(SessionList, "set_sessions", recorded)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(listed) == 2, what="the rest of the list")
+            await settle(pilot)
+            # The newest session and the one asked for, saying how many there are; then all.
+            assert listed == [(2, len(files)), (len(files), len(files))]
+            assert app.open_ref == ("jsonl", "discord_guild42_ch7_erin")
+            assert app.sessions.highlighted == app.open_ref
+            assert shown_keys(app)[0] == files[-1].stem
+    finally:
+        launch.close()
+
+
 def test_run_app_fails_with_one_line_for_a_bad_workspace(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

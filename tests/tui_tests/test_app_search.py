@@ -87,6 +87,20 @@ async def test_search_in_jsonl_sessions(open_ws: OpenWs) -> None:
         await wait_for(pilot, lambda: not app.search_pane.has_class("-open"))
 
 
+async def test_enter_typed_faster_than_the_debounce_opens_the_new_querys_first_hit(
+    open_ws: OpenWs,
+) -> None:
+    ws = open_ws("jsonl-workspace")
+    async with make_app(ws).run_test(size=SIZE) as pilot:
+        await open_session(pilot, "gw_a1b2c3")
+        app = await search(pilot, "tax")  # hits from another query are on show
+        assert {h.key for h in app.search_pane.hits} != {"telegram_100200300"}
+        await pilot.press("ctrl+u", *"gardening", "enter")  # well inside the debounce
+        await wait_for(pilot, lambda: app.open_ref == ("jsonl", "telegram_100200300"))
+        await wait_for(pilot, lambda: app.focused is app.transcript, what="the hit opened")
+        assert app.search_pane.query_text == "gardening"
+
+
 async def test_escape_from_a_hit_goes_back_to_the_hits_then_closes_the_pane(
     open_ws: OpenWs,
 ) -> None:

@@ -183,3 +183,20 @@ def test_read_only_refuses_edits_and_changes_no_byte(kind: str, tmp_path: Path) 
             edit()
     ro.close()
     assert tree_digest(sessions) == digest
+
+
+def test_the_first_page_is_the_newest_sessions_and_the_total(store: SessionBackend) -> None:
+    import os
+
+    for i in range(5):
+        store.append(f"k{i}", ChatMessage(role="user", content="hi"))
+        path = store.sessions_dir / f"k{i}.jsonl"
+        if path.exists():  # JSONL activity is the file's mtime: make the order certain
+            os.utime(path, ns=(0, 2_000_000_000_000_000_000 + i))
+    full = {m.key: m for m in store.list_sessions_with_metadata()}
+    newest, total = store.list_newest(2)
+    assert [m.key for m in newest] == ["k4", "k3"] and total == len(full)
+    assert all(m == full[m.key] for m in newest)
+    with_old, _ = store.list_newest(2, include="k0")
+    assert [m.key for m in with_old] == ["k4", "k3", "k0"]
+    assert [m.key for m in store.list_newest(2, include="k4")[0]] == ["k4", "k3"]

@@ -83,6 +83,7 @@ class SearchPane(Vertical):
         super().__init__(id=id, classes=classes)
         self._hits: list[SearchHit] = []
         self._timer: Timer | None = None
+        self._open_first = False  # Enter came before the hits: open the first one to arrive
         self.show_backend = False
         self.searching = False
         self._input = Input(
@@ -116,6 +117,7 @@ class SearchPane(Vertical):
 
     @on(Input.Changed, "#search-input")
     def _typed(self) -> None:
+        self._open_first = False
         self._ask_soon()
 
     @on(Checkbox.Changed, "#search-scope")
@@ -136,10 +138,18 @@ class SearchPane(Vertical):
 
     @on(Input.Submitted, "#search-input")
     def _submitted(self) -> None:
-        if self._hits:
+        """Enter opens the highlighted hit. Typed faster than the debounce, it searches now
+        and opens the first hit when it comes (the hits shown are an older query's)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._ask()
+            self._open_first = True
+        elif self._hits:
             results = self._results
             results.highlighted = results.highlighted or 0
             self._choose(results.highlighted or 0)
+        elif self.searching:
+            self._open_first = True
 
     def action_toggle_scope(self) -> None:
         box = self._scope
@@ -178,10 +188,14 @@ class SearchPane(Vertical):
         )
         if results.highlighted is None and self._hits:
             results.highlighted = 0
+        if self._open_first and self._hits:
+            self._open_first = False
+            self._choose(0)
         self._status(f"{len(self._hits)} hit{'s' if len(self._hits) != 1 else ''}…")
 
     def finish(self, error: str | None = None) -> None:
         self.searching = False
+        self._open_first = False
         n = len(self._hits)
         if error:
             self._status(error)

@@ -265,6 +265,7 @@ class SessionList(ScrollView, can_focus=True):
         self.sort_mode: SortMode = "activity"
         self.filter_text = ""
         self._rows: dict[SessionRef, SessionRow] = {}
+        self._listing_total: int | None = None  # while only the first page is listed
         self._view: list[SessionRow] = []
         self._index: dict[SessionRef, int] = {}
         self._posted: SessionRef | None = None
@@ -275,9 +276,15 @@ class SessionList(ScrollView, can_focus=True):
     # --- data in (attributes down) ------------------------------------------------------------
 
     def set_sessions(
-        self, metas: Iterable[SessionMetadata], backends: Iterable[BackendName] | None = None
+        self,
+        metas: Iterable[SessionMetadata],
+        backends: Iterable[BackendName] | None = None,
+        *,
+        total: int | None = None,
     ) -> None:
-        """Replace every row of ``backends`` (all rows when None) with ``metas``."""
+        """Replace every row of ``backends`` (all rows when None) with ``metas``; with
+        ``total``, they are the first of ``total`` sessions (the rest are being listed)."""
+        self._listing_total = total
         with no_gc():  # 10,000 new rows would set off several full collections of the heap
             self._set_sessions(metas, backends)
 
@@ -445,7 +452,7 @@ class SessionList(ScrollView, can_focus=True):
 
     @property
     def total(self) -> int:
-        return len(self._rows)
+        return len(self._rows) if self._listing_total is None else self._listing_total
 
     def row(self, ref: SessionRef) -> SessionRow | None:
         return self._rows.get(ref)
