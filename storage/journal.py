@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,12 +56,29 @@ def _entry_format() -> TypeAdapter[JournalEntry]:
 
 
 def prepare() -> None:
-    """Load what writing an entry needs now (pydantic: tens of ms), not at the first edit."""
+    """Load what reading entries needs now (pydantic: tens of ms), not at the first undo."""
     _entry_format()
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as JSON has it, the way pydantic writes it: lists for tuples, text for UTF-8
+    bytes, null for a float that is not finite."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode()  # not UTF-8: the edit fails, as pydantic's writer makes it
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def entry_json(entry: JournalEntry) -> bytes:
-    return _entry_format().dump_json(entry)
+    """The entry file's bytes. Written with the standard library, so an edit never waits for
+    pydantic to load; ``parse_entry`` reads them back through pydantic (the checked edge)."""
+    text = json.dumps(_plain(asdict(entry)), ensure_ascii=False, separators=(",", ":"))
+    return text.encode()
 
 
 def parse_entry(data: bytes) -> JournalEntry:
