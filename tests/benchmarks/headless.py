@@ -211,8 +211,7 @@ async def _cancel(pilot: Any, app: Any) -> float:
     """Escape 0.3 s into a full scan for an absent word: seconds until no search worker runs."""
     pane = app.search_pane
     await _clear(pilot, pane)
-    await pilot.press(*"absentwordneverthere")
-    await pilot.press("enter")
+    await pilot.press(*"absentwordneverthere")  # the search starts after the debounce
     await until(lambda: busy(app, "search"), 5, "search start")
     await asyncio.sleep(0.3)
     if not busy(app, "search"):

@@ -32,6 +32,9 @@ def _query(pane: Pane, word: str) -> tuple[float, float]:
 
 
 def _clear(pane: Pane) -> None:
+    # Enter opened the first hit, so the transcript has the focus: "/" goes back to the box
+    # (typed into the box instead, it is cleared with the rest).
+    pane.keys("/")
     pane.keys("C-u")
     pane.wait_text("type to search", timeout=10)
 

@@ -101,6 +101,8 @@ def child(argv: list[str]) -> int:
 
     mark("storage.cli imported")
     for cls, name, label in (
+        (JsonlBackend, "list_newest", "jsonl first page (thread)"),
+        (SqliteBackend, "list_newest", "sqlite first page (thread)"),
         (JsonlBackend, "list_sessions_with_metadata", "jsonl listing (thread)"),
         (SqliteBackend, "list_sessions_with_metadata", "sqlite listing (thread)"),
         (JsonlBackend, "read_tail", "jsonl read_tail"),
