@@ -88,7 +88,7 @@ class Launch:
     writer: DemoWriter | None = None
     folder: Path | None = None
     listing: Future[FirstPage] = field(default_factory=Future)
-    # With --session: (store, key, its last messages), read while Textual is imported.
+    # With --session: (store, key, its last messages), read before Textual is imported.
     tail: Future[tuple[BackendName, str, Tail]] | None = None
 
     def start(self, session: str | None) -> None:
