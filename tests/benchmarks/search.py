@@ -35,6 +35,9 @@ def _clear(pane: Pane) -> None:
     # Enter opened the first hit, so the transcript has the focus: "/" goes back to the box
     # (typed into the box instead, it is cleared with the rest).
     pane.keys("/")
+    pane.wait_text("Close search", timeout=10)
+    time.sleep(0.3)  # the focus moves to the box a moment after the footer changes (untimed)
+    pane.keys("End")  # the cursor may be anywhere in the box: delete all of it
     pane.keys("C-u")
     pane.wait_text("type to search", timeout=10)
 
