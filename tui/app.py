@@ -215,8 +215,8 @@ class ZcSessionsApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="warmup")
     def _prepare_edits(self) -> None:
-        """Once the app is up and idle: load what the undo journal needs to write an entry, so
-        the first edit is as quick as the next ones."""
+        """Once the app is up and idle: load what reading undo journal entries needs (pydantic
+        checks them), so the first undo is as quick as the next ones."""
         prepare_journal()
 
     # --- worker failures: the one place ------------------------------------------------------
