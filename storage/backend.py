@@ -48,6 +48,11 @@ class SessionBackend(Protocol):
 
     def list_sessions_with_metadata(self) -> list[SessionMetadata]: ...
 
+    def list_one(self, key: str) -> SessionMetadata | None:
+        """What the listing says of ``key`` (a listed key), without counting its messages;
+        None when it does not exist."""
+        ...
+
     def list_newest(
         self, n: int, include: str | None = None
     ) -> tuple[list[SessionMetadata], int]:

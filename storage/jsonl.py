@@ -569,6 +569,14 @@ class JsonlBackend:
         return [self._meta(stem, st, names) for stem, st in self._scan()]
 
     @_storage_errors("list the sessions")
+    def list_one(self, key: str) -> SessionMetadata | None:
+        stem = self._stem(key)
+        path = None if stem is None else self._file(stem)
+        if stem is None or path is None:
+            return None
+        return self._meta(stem, path.stat(), self._names())
+
+    @_storage_errors("list the sessions")
     def list_newest(
         self, n: int, include: str | None = None
     ) -> tuple[list[SessionMetadata], int]:

@@ -458,6 +458,9 @@ class SqliteBackend:
         self._listed = after
         return metas
 
+    def list_one(self, key: str) -> SessionMetadata | None:
+        return self.get_session_metadata(key)  # the row as it is: nothing is counted
+
     @_guarded
     def list_newest(
         self, n: int, include: str | None = None

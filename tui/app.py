@@ -265,7 +265,8 @@ class ZcSessionsApp(App[int]):
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None and only is None:
             metas, total = prefetched.result()  # the first page, read at launch
-            self.post_message(SessionsListed(names, metas, None if total <= len(metas) else total))
+            partial = total is None or total > len(metas)
+            self.post_message(SessionsListed(names, metas, partial=partial, total=total))
             return
         with no_gc():
             metas = [m for b in backends for m in b.list_sessions_with_metadata()]
@@ -273,10 +274,12 @@ class ZcSessionsApp(App[int]):
 
     @on(SessionsListed)
     def _listed(self, message: SessionsListed) -> None:
-        complete = message.total is None
+        complete = not message.partial
         if complete and "sqlite" in message.backends:
             self._sqlite_seen = {m.key: m for m in message.metas if m.backend == "sqlite"}
-        self.sessions.set_sessions(message.metas, message.backends, total=message.total)
+        self.sessions.set_sessions(
+            message.metas, message.backends, partial=message.partial, total=message.total
+        )
         self._after_list_change()
         if self.initial_session is not None and self._open_initial(
             self.initial_session, complete
@@ -294,13 +297,16 @@ class ZcSessionsApp(App[int]):
 
     def _after_list_change(self) -> None:
         # Counts are not read here: the list asks for the rows it paints (CountsWanted).
-        self.header.sessions = self.sessions.total
+        self.header.sessions = self.sessions.total if self.sessions.total_known else None
         self._update_list_status()
         self._show_title()
 
     def _update_list_status(self) -> None:
         lst = self.sessions
         shown, total = lst.shown, lst.total
+        if not lst.total_known:
+            self.list_status.update(Text(" listing sessions…"))
+            return
         count = f"{shown}/{total}" if lst.filter_text else str(total)
         text = f" {count} session{'s' if total != 1 else ''} · by {lst.sort_mode}"
         self.list_status.update(Text(text))

@@ -43,7 +43,8 @@ def no_gc() -> Iterator[None]:
 
 
 FIRST_PAGE = 200  # sessions listed before the first paint; the rest come right after it
-FirstPage = tuple[list[SessionMetadata], int]  # the newest sessions, and how many there are
+# The newest sessions and how many there are; or (with --session) that session alone, and None.
+FirstPage = tuple[list[SessionMetadata], int | None]
 
 
 def return_big_buffers_to_the_os() -> None:
@@ -92,22 +93,26 @@ class Launch:
     tail: Future[tuple[BackendName, str, Tail]] | None = None
 
     def start(self, session: str | None) -> None:
-        """Read the end of ``session``, then the first page of the list; what fails is handed
-        to the app, which reports it.
+        """Read the end of ``session`` and its row of the list, else the list's first page;
+        what fails is handed to the app, which reports it.
 
-        Not in a thread beside the import of Textual: 10,000 ``stat`` calls hand the GIL back
-        and forth with the import, and the first page took 350 ms instead of 45."""
+        With ``session`` the list is not read here: the transcript is what the user asked for,
+        and sorting 10,000 sessions by activity takes 10,000 ``stat`` calls. Not in a thread
+        beside the import of Textual either: those calls hand the GIL back and forth with the
+        import, and the first page took 350 ms instead of 45."""
         if session is not None:
             self.tail = Future()
+        wanted = self._read_tail(session) if session is not None else None
+        try:
+            one = self._listed_one(wanted) if wanted is not None else None
+            page = ([one], None) if one is not None else first_page(self.workspace, wanted)
+            self.listing.set_result(page)
+        except BaseException as err:  # handed to the app's listing worker, which reports it
+            self.listing.set_exception(err)
 
-        def job() -> None:
-            wanted = self._read_tail(session) if session is not None else None
-            try:
-                self.listing.set_result(first_page(self.workspace, wanted))
-            except BaseException as err:  # handed to the app's listing worker, which reports it
-                self.listing.set_exception(err)
-
-        job()
+    def _listed_one(self, wanted: tuple[BackendName, str]) -> SessionMetadata | None:
+        backend = self.workspace.backend(wanted[0])
+        return None if backend is None else backend.list_one(wanted[1])
 
     def _read_tail(self, session: str) -> tuple[BackendName, str] | None:
         assert self.tail is not None

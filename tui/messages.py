@@ -33,18 +33,21 @@ def ref_of(meta: SessionMetadata) -> SessionRef:
 class SessionsListed(Message):
     """Metadata of every session of ``backends`` (a full listing: others of theirs are gone).
 
-    With ``total``, only the newest sessions, of ``total``: the rest are being listed.
+    ``partial``: only the first sessions (of ``total``, when known); the rest are being listed.
     """
 
     def __init__(
         self,
         backends: frozenset[BackendName],
         metas: list[SessionMetadata],
+        *,
+        partial: bool = False,
         total: int | None = None,
     ) -> None:
         super().__init__()
         self.backends = backends
         self.metas = metas
+        self.partial = partial
         self.total = total
 
 

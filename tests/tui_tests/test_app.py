@@ -228,9 +228,12 @@ async def test_the_session_asked_for_opens_from_the_tail_read_at_launch(tmp_path
         launch.close()
 
 
+@pytest.mark.parametrize("session", [None, "discord_guild42_ch7_erin"])
 async def test_the_first_page_paints_first_and_the_rest_follows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, session: str | None
 ) -> None:
+    """Without --session: the newest session, saying how many there are in all; then all.
+    With it (here the oldest session): that session alone, "listing sessions…"; then all."""
     import os
 
     import tui.launch
@@ -240,29 +243,45 @@ async def test_the_first_page_paints_first_and_the_rest_follows(
     files = sorted((root / "sessions").glob("*.jsonl"))  # newest last, oldest: discord_...
     for i, path in enumerate(files):
         os.utime(path, ns=(0, 1_700_000_000_000_000_000 + i * 1_000_000_000))
-    launch = open_launch(root, session="discord_guild42_ch7_erin")  # the oldest
-    listed: list[tuple[int, int]] = []
+    launch = open_launch(root, session=session)
+    listed: list[tuple[list[str], int, bool]] = []
+    statuses: list[str] = []
     try:
-        app = make_app(launch.workspace, session="discord_guild42_ch7_erin")
+        app = make_app(launch.workspace, session=session)
         app.use_launch(launch)
         real = SessionList.set_sessions
 
-        def recorded(
-            lst: SessionList, metas: Any, backends: Any = None, *, total: int | None = None
-        ) -> None:
+        def recorded(lst: SessionList, metas: Any, backends: Any = None, **kw: Any) -> None:
             metas = list(metas)
-            real(lst, metas, backends, total=total)
-            listed.append((len(metas), lst.total))
+            real(lst, metas, backends, **kw)
+            listed.append(([m.key for m in metas], lst.total, lst.total_known))
 
         monkeypatch.setattr(SessionList, "set_sessions", recorded)
+        real_status = ZcSessionsApp._update_list_status
+
+        def status(self: ZcSessionsApp) -> None:
+            real_status(self)
+            statuses.append(str(self.list_status.render()))
+
+        monkeypatch.setattr(ZcSessionsApp, "_update_list_status", status)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: len(listed) == 2, what="the rest of the list")
             await settle(pilot)
-            # The newest session and the one asked for, saying how many there are; then all.
-            assert listed == [(2, len(files)), (len(files), len(files))]
-            assert app.open_ref == ("jsonl", "discord_guild42_ch7_erin")
-            assert app.sessions.highlighted == app.open_ref
-            assert shown_keys(app)[0] == files[-1].stem
+            everything = ([f.stem for f in reversed(files)], len(files), True)
+            if session is None:
+                assert listed[0] == ([files[-1].stem], len(files), True)
+                assert "listing" not in " ".join(statuses)
+            else:
+                assert listed[0] == ([session], 1, False)
+                assert " listing sessions…" in statuses
+                assert app.open_ref == ("jsonl", session)
+                assert app.sessions.highlighted == app.open_ref
+            assert (sorted(listed[1][0]), *listed[1][1:]) == (
+                sorted(everything[0]),
+                *everything[1:],
+            )
+            assert shown_keys(app) == everything[0]
+            assert f"{len(files)} sessions" in screen_text(app)
     finally:
         launch.close()
 

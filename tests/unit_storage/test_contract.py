@@ -200,3 +200,10 @@ def test_the_first_page_is_the_newest_sessions_and_the_total(store: SessionBacke
     with_old, _ = store.list_newest(2, include="k0")
     assert [m.key for m in with_old] == ["k4", "k3", "k0"]
     assert [m.key for m in store.list_newest(2, include="k4")[0]] == ["k4", "k3"]
+
+
+def test_one_row_of_the_listing_without_counting(store: SessionBackend) -> None:
+    listed = {m.key: m for m in store.list_sessions_with_metadata()}
+    one = store.list_one(KEY)
+    assert one is not None and one == listed[KEY]
+    assert store.list_one("no_such_session") is None

@@ -265,7 +265,8 @@ class SessionList(ScrollView, can_focus=True):
         self.sort_mode: SortMode = "activity"
         self.filter_text = ""
         self._rows: dict[SessionRef, SessionRow] = {}
-        self._listing_total: int | None = None  # while only the first page is listed
+        self._partial = False  # only the first sessions are listed yet
+        self._listing_total: int | None = None  # how many in all, while partial (None: unknown)
         self._view: list[SessionRow] = []
         self._index: dict[SessionRef, int] = {}
         self._posted: SessionRef | None = None
@@ -280,11 +281,13 @@ class SessionList(ScrollView, can_focus=True):
         metas: Iterable[SessionMetadata],
         backends: Iterable[BackendName] | None = None,
         *,
+        partial: bool = False,
         total: int | None = None,
     ) -> None:
-        """Replace every row of ``backends`` (all rows when None) with ``metas``; with
-        ``total``, they are the first of ``total`` sessions (the rest are being listed)."""
-        self._listing_total = total
+        """Replace every row of ``backends`` (all rows when None) with ``metas``. ``partial``:
+        they are the first of ``total`` sessions (None: not counted yet); the rest are being
+        listed."""
+        self._partial, self._listing_total = partial, total
         with no_gc():  # 10,000 new rows would set off several full collections of the heap
             self._set_sessions(metas, backends)
 
@@ -452,7 +455,14 @@ class SessionList(ScrollView, can_focus=True):
 
     @property
     def total(self) -> int:
-        return len(self._rows) if self._listing_total is None else self._listing_total
+        """How many sessions (while partial and not counted yet: how many are listed)."""
+        if self._partial and self._listing_total is not None:
+            return self._listing_total
+        return len(self._rows)
+
+    @property
+    def total_known(self) -> bool:
+        return not self._partial or self._listing_total is not None
 
     def row(self, ref: SessionRef) -> SessionRow | None:
         return self._rows.get(ref)
