@@ -53,12 +53,9 @@ class SessionBackend(Protocol):
         None when it does not exist."""
         ...
 
-    def list_newest(
-        self, n: int, include: str | None = None
-    ) -> tuple[list[SessionMetadata], int]:
-        """The ``n`` sessions with the latest activity (and ``include``, a listed key, if it
-        is not among them), and how many sessions there are in all: a first screen of the
-        list without building every row."""
+    def list_newest(self, n: int) -> tuple[list[SessionMetadata], int]:
+        """The ``n`` sessions with the latest activity, and how many sessions there are in
+        all: a first screen of the list without building every row."""
         ...
 
     def get_session_metadata(self, key: str) -> SessionMetadata | None: ...

@@ -372,12 +372,17 @@ class JsonlBackend:
         stem = sanitize_key(key)
         return stem if stem and self._file(stem) is not None else None
 
-    def _path(self, key: str) -> tuple[str, Path]:
+    def _found(self, key: str) -> tuple[str, Path] | None:
+        """The stem and file of ``key``, or None when there is no such session."""
         stem = self._stem(key)
         path = None if stem is None else self._file(stem)
-        if stem is None or path is None:
+        return None if stem is None or path is None else (stem, path)
+
+    def _path(self, key: str) -> tuple[str, Path]:
+        found = self._found(key)
+        if found is None:
             raise SessionNotFound(key)
-        return stem, path
+        return found
 
     def _scan(self) -> list[tuple[str, os.stat_result]]:
         """(stem, stat) of every session file, by stem. Stat only: nothing is read."""
@@ -570,20 +575,15 @@ class JsonlBackend:
 
     @_storage_errors("list the sessions")
     def list_one(self, key: str) -> SessionMetadata | None:
-        stem = self._stem(key)
-        path = None if stem is None else self._file(stem)
-        if stem is None or path is None:
+        if (found := self._found(key)) is None:
             return None
+        stem, path = found
         return self._meta(stem, path.stat(), self._names())
 
     @_storage_errors("list the sessions")
-    def list_newest(
-        self, n: int, include: str | None = None
-    ) -> tuple[list[SessionMetadata], int]:
+    def list_newest(self, n: int) -> tuple[list[SessionMetadata], int]:
         names, scanned = self._names(), self._scan()
         newest = heapq.nlargest(n, scanned, key=lambda item: item[1].st_mtime_ns)
-        if include is not None and all(stem != include for stem, _ in newest):
-            newest += [(stem, st) for stem, st in scanned if stem == include]
         return [self._meta(stem, st, names) for stem, st in newest], len(scanned)
 
     def _meta(
@@ -609,10 +609,9 @@ class JsonlBackend:
     @_storage_errors("read the session")
     def get_session_metadata(self, key: str) -> SessionMetadata | None:
         """Metadata with the message count (this reads the session once, then it is cached)."""
-        stem = self._stem(key)
-        path = None if stem is None else self._file(stem)
-        if stem is None or path is None:
+        if (found := self._found(key)) is None:
             return None
+        stem, path = found
         with _open(path, stem) as (fd, st), self._index(stem, fd, st) as idx:
             piece = self._last_piece(fd, idx, st)
             valid = piece is not None and isinstance(piece[1], ChatMessage)

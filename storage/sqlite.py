@@ -462,9 +462,7 @@ class SqliteBackend:
         return self.get_session_metadata(key)  # the row as it is: nothing is counted
 
     @_guarded
-    def list_newest(
-        self, n: int, include: str | None = None
-    ) -> tuple[list[SessionMetadata], int]:
+    def list_newest(self, n: int) -> tuple[list[SessionMetadata], int]:
         with self._read() as conn:
             if not self.schema().has_metadata:  # an early store: every session is an orphan
                 listing = self._listing(conn)
@@ -474,9 +472,6 @@ class SqliteBackend:
             )
             names = [d[0] for d in cur.description]
             metas = [_metadata(dict(zip(names, row, strict=True))) for row in cur]
-            if include is not None and all(m.key != include for m in metas):
-                row = self._meta(conn, include)
-                metas += [_metadata(row)] if row is not None else []
             (listed,) = conn.execute("SELECT COUNT(*) FROM session_metadata").fetchone()
             (orphans,) = conn.execute(
                 f"SELECT COUNT(*) FROM ({self._DISTINCT_KEYS}) AS d WHERE NOT EXISTS"

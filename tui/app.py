@@ -244,8 +244,8 @@ class ZcSessionsApp(App[int]):
         return backend
 
     def use_launch(self, launch: Launch) -> None:
-        """Take what launch began reading before Textual was imported: the listing of every
-        session and, with --session, the end of that session."""
+        """Take what launch read before Textual was imported: the first page of the list (or,
+        with --session, that session's row) and the end of that session."""
         self._prefetched = launch.listing
         self._prefetched_tail = launch.tail
 

@@ -23,6 +23,7 @@ from storage.models import BackendName, SessionMetadata, Tail
 from storage.workspace import BackendChoice, Workspace, discover_sessions_dir, open_workspace
 
 if TYPE_CHECKING:
+    from storage.backend import SessionBackend
     from storage.journal import Journal
     from tui.demo import DemoWriter
 
@@ -66,14 +67,12 @@ def return_big_buffers_to_the_os() -> None:
     mallopt(ctypes.c_int(m_mmap_threshold), ctypes.c_int(128 * 1024))
 
 
-def first_page(workspace: Workspace, wanted: tuple[BackendName, str] | None) -> FirstPage:
-    """The newest sessions of every open store (and the session ``wanted``), and the total."""
+def first_page(workspace: Workspace) -> FirstPage:
+    """The newest sessions of every open store, and how many there are."""
     metas: list[SessionMetadata] = []
     total = 0
     for backend in workspace.backends:
-        name = backend.backend_name
-        include = wanted[1] if wanted is not None and wanted[0] == name else None
-        newest, count = backend.list_newest(FIRST_PAGE, include)
+        newest, count = backend.list_newest(FIRST_PAGE)
         metas += newest
         total += count
     return metas, total
@@ -102,24 +101,21 @@ class Launch:
         import, and the first page took 350 ms instead of 45."""
         if session is not None:
             self.tail = Future()
-        wanted = self._read_tail(session) if session is not None else None
+        found = self._read_tail(session) if session is not None else None
         try:
-            one = self._listed_one(wanted) if wanted is not None else None
-            page = ([one], None) if one is not None else first_page(self.workspace, wanted)
+            one = found[0].list_one(found[1]) if found is not None else None
+            page = ([one], None) if one is not None else first_page(self.workspace)
             self.listing.set_result(page)
         except BaseException as err:  # handed to the app's listing worker, which reports it
             self.listing.set_exception(err)
 
-    def _listed_one(self, wanted: tuple[BackendName, str]) -> SessionMetadata | None:
-        backend = self.workspace.backend(wanted[0])
-        return None if backend is None else backend.list_one(wanted[1])
-
-    def _read_tail(self, session: str) -> tuple[BackendName, str] | None:
+    def _read_tail(self, session: str) -> tuple[SessionBackend, str] | None:
+        """The store and listed key of ``session`` (None if it is not found), its tail kept."""
         assert self.tail is not None
         try:
             backend, key = self.workspace.find(session)
             self.tail.set_result((backend.backend_name, key, backend.read_tail(key, TAIL_SIZE)))
-            return backend.backend_name, key
+            return backend, key
         except BaseException as err:  # the app reads it again, and reports what fails
             self.tail.set_exception(err)
             return None
