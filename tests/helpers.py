@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -20,6 +21,17 @@ def copy_fixture(name: str, dest: Path) -> Path:
     for path in [target, *target.rglob("*")]:
         path.chmod(path.stat().st_mode | stat.S_IWUSR)
     return target
+
+
+def zeroclaw_append(path: Path | str, line: bytes) -> None:
+    """ZeroClaw's JSONL append: open O_APPEND|O_CREAT, write the JSON, write the newline, close
+    (two writes: a reader can see the JSON before its newline)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.write(fd, b"\n")
+    finally:
+        os.close(fd)
 
 
 def expected(name: str) -> dict[str, Any]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import random
 import sqlite3
 import time
 from collections.abc import Callable
 
+from tests import helpers
 from tests.benchmarks.context import Ctx
 from tests.benchmarks.results import Row, median
 from tests.benchmarks.term import Pane, cpu_share, wait_until_idle
@@ -30,12 +30,7 @@ def zeroclaw_append(path: str, role: str, content: str) -> None:
     line = json.dumps(
         {"role": role, "content": content}, ensure_ascii=False, separators=(",", ":")
     ).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.write(fd, b"\n")
-    finally:
-        os.close(fd)
+    helpers.zeroclaw_append(path, line)
 
 
 class SqliteAppender:

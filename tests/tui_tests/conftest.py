@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
-import os
 import re
-import shutil
-import stat
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,11 +21,8 @@ from textual.pilot import Pilot
 
 from storage.journal import Journal
 from storage.workspace import Workspace, open_workspace
+from tests.helpers import copy_fixture
 from tui.app import ZcSessionsApp
-
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-if not FIXTURES.is_dir():
-    FIXTURES = Path("/work/shared/fixtures")
 
 # Just after the sqlite fixture's writes (2026-11-23T17:18Z): stable relative times.
 FIXED_NOW = datetime(2026, 11, 23, 17, 30, 0, tzinfo=UTC)
@@ -48,15 +42,6 @@ def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     cwd = tmp_path_factory.mktemp("cwd")
     monkeypatch.chdir(cwd)
     return home
-
-
-def copy_fixture(name: str, dest: Path) -> Path:
-    """A writable copy of fixture ``name`` (the originals are read-only); returns its root."""
-    target = dest / name
-    shutil.copytree(FIXTURES / name, target)
-    for path in [target, *target.rglob("*")]:
-        path.chmod(path.stat().st_mode | stat.S_IWUSR)
-    return target
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -110,16 +95,6 @@ async def settle(pilot: Pilot[Any]) -> None:
         what="workers to finish",
     )
     await pilot.pause()
-
-
-def zeroclaw_append(path: Path, line: bytes) -> None:
-    """ZeroClaw's JSONL append: O_APPEND|O_CREAT, write the JSON, write the newline, close."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.write(fd, b"\n")
-    finally:
-        os.close(fd)
 
 
 _SVG_TEXT = re.compile(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>')

@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from storage.journal import Journal
 from storage.models import SessionMetadata
 from storage.workspace import Workspace, open_workspace
-from tests.helpers import copy_fixture
+from tests.helpers import FIXTURES, copy_fixture
 from tui.app import EDIT_WARMUP_DELAY, PALETTE_COMMANDS, ZcSessionsApp, run_app
 from tui.demo import DEMO_NOW, LIVE_JSONL, LIVE_SQLITE, make_demo_workspace
 from tui.launch import open_launch
@@ -24,7 +24,6 @@ from tui.widgets.header import WorkspaceHeader
 from tui.widgets.session_list import SessionList
 
 from .conftest import (
-    FIXTURES,
     SIZE,
     fixed_clock,
     listed_count,
@@ -326,8 +325,6 @@ async def test_the_list_paints_10000_sessions_at_once() -> None:
 
 def test_sqlite_fixture_is_untouched_by_reading(tmp_path: Path) -> None:
     """Sanity for the other tests: the copy helper gives a writable, readable store."""
-    from .conftest import copy_fixture
-
     root = copy_fixture("sqlite-workspace", tmp_path)
     with sqlite3.connect(root / "sessions" / "sessions.db") as conn:
         assert conn.execute("SELECT count(*) FROM session_metadata").fetchone()[0] == 3

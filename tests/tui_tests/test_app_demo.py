@@ -8,6 +8,7 @@ from pathlib import Path
 
 from storage.journal import Journal
 from storage.workspace import open_workspace
+from tests.helpers import FIXTURES
 from tui.demo import (
     DEMO_NOW,
     LIVE_JSONL,
@@ -16,8 +17,6 @@ from tui.demo import (
     live_lines,
     make_demo_workspace,
 )
-
-from .conftest import FIXTURES
 
 FIXTURE_DB = FIXTURES / "sqlite-workspace" / "sessions" / "sessions.db"
 

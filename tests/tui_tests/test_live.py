@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable
 
 from storage.workspace import Workspace
+from tests.helpers import zeroclaw_append
 from tui.app import ZcSessionsApp
 from tui.demo import INSERT_MESSAGE, UPSERT_METADATA
 from tui.messages import SessionRef
@@ -19,7 +20,6 @@ from .conftest import (
     settle,
     shown_keys,
     wait_for,
-    zeroclaw_append,
 )
 from .test_actions import open_session
 

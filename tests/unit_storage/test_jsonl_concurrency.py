@@ -21,6 +21,7 @@ from storage.journal import Journal
 from storage.jsonl import JsonlBackend
 from storage.models import EditReport
 from storage.zcformat import parse_line
+from tests import helpers
 from tests.unit_storage.conftest import JsonlKit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,10 +103,7 @@ def test_rollback_and_compact_lose_nothing_under_live_appends(
 
 
 def zeroclaw_append(path: Path, content: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.write(fd, JsonlKit.line(content).rstrip(b"\n"))
-    os.write(fd, b"\n")
-    os.close(fd)
+    helpers.zeroclaw_append(path, JsonlKit.line(content).rstrip(b"\n"))
 
 
 def append_during_cut(monkeypatch: pytest.MonkeyPatch, path: Path) -> list[threading.Thread]:

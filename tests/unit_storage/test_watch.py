@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,18 +10,13 @@ from pathlib import Path
 import pytest
 
 from storage.watch import SQLITE, ChangeFeed, diff_snapshots, session_of, snapshot
+from tests import helpers
 
 LINE = b'{"role":"user","content":"hi"}'
 
 
 def zeroclaw_append(path: Path, line: bytes = LINE) -> None:
-    """ZeroClaw's append: O_APPEND, write the JSON, write the newline, close."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.write(fd, b"\n")
-    finally:
-        os.close(fd)
+    helpers.zeroclaw_append(path, line)
 
 
 @pytest.mark.parametrize(
