@@ -217,29 +217,26 @@ def new_sqlite_store(sessions: Path) -> Path:
     return db
 
 
-def contents_in_file(path: Path) -> list[str]:
-    """Every message content in a JSONL file, the ones glued into one line included."""
+def contents_of(data: bytes) -> list[str]:
+    """Every message content in JSONL bytes, the ones glued into one line included."""
     found: list[str] = []
-    for raw in path.read_bytes().split(b"\n"):
+    for raw in data.split(b"\n"):
         got = parse_line(raw)
         if isinstance(got, ChatMessage):
             found.append(got.content)
         elif isinstance(got, LineProblem):
             found += [m.content for m in got.recovered]
     return found
+
+
+def contents_in_file(path: Path) -> list[str]:
+    return contents_of(path.read_bytes())
 
 
 def removed_in_blob(journal: Journal, entry: JournalEntry) -> list[str]:
     """What a JSONL cut really removed: the messages in its journal blob (which also holds what
     the daemon appended while the cut ran)."""
-    found: list[str] = []
-    for raw in journal.blob(entry).split(b"\n"):
-        got = parse_line(raw)
-        if isinstance(got, ChatMessage):
-            found.append(got.content)
-        elif isinstance(got, LineProblem):
-            found += [m.content for m in got.recovered]
-    return found
+    return contents_of(journal.blob(entry))
 
 
 def folder_state(folder: Path) -> dict[str, tuple[str, int, int]]:
